@@ -1,0 +1,294 @@
+"""The server side of one logical connection, without I/O.
+
+Theory of operation
+-------------------
+A connection is created by negotiate and lives until it is closed. Streams (a WebSocket, an SSE
+response, a ForeverFrame page, one long poll) attach to it and detach from it; between streams it
+is DETACHED and waits, at most the disconnect timeout, for the next one. The first record the
+client sends is the handshake; after it the connection is CONNECTED while a stream is attached.
+
+    NEGOTIATED --attach--> CONNECTING --handshake--> CONNECTED
+    NEGOTIATED --handshake--> DETACHED --attach--> CONNECTED --detach--> DETACHED
+    any state --close--> CLOSED
+
+Outgoing records wait in a queue until a stream takes them. Under stateful reconnect every
+trackable record gets the next sequence id and, once taken, stays in ``unacked`` until the client
+acks it; a resume puts a Sequence record and every unacked record back at the head of the queue.
+Incoming trackable messages are counted the same way, so duplicates after a resume are dropped.
+
+Time is an argument: ``tick(now)`` returns what is due (a keep-alive ping, or a reason to close).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+from . import hubjson
+from .errors import OutboxOverflow, ProtocolError, StateError
+from .messages import Ack, Close, HubMessage, Ping, Sequence, is_trackable
+
+
+class State(Enum):
+    NEGOTIATED = "negotiated"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DETACHED = "detached"
+    CLOSED = "closed"
+
+
+class Event(Enum):
+    ATTACH = "attach"
+    DETACH = "detach"
+    HANDSHAKE = "handshake"
+    CLOSE = "close"
+
+
+TRANSITIONS: dict[tuple[State, Event], State] = {
+    (State.NEGOTIATED, Event.ATTACH): State.CONNECTING,
+    (State.NEGOTIATED, Event.HANDSHAKE): State.DETACHED,
+    (State.CONNECTING, Event.HANDSHAKE): State.CONNECTED,
+    (State.CONNECTING, Event.DETACH): State.NEGOTIATED,
+    (State.CONNECTED, Event.DETACH): State.DETACHED,
+    (State.DETACHED, Event.ATTACH): State.CONNECTED,
+    (State.NEGOTIATED, Event.CLOSE): State.CLOSED,
+    (State.CONNECTING, Event.CLOSE): State.CLOSED,
+    (State.CONNECTED, Event.CLOSE): State.CLOSED,
+    (State.DETACHED, Event.CLOSE): State.CLOSED,
+    (State.CLOSED, Event.CLOSE): State.CLOSED,
+}
+
+ATTACHED = frozenset({State.CONNECTING, State.CONNECTED})
+HANDSHAKEN = frozenset({State.CONNECTED, State.DETACHED})
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-connection limits and timeouts, in bytes and seconds."""
+
+    max_message_size: int = 32 * 1024
+    max_buffer: int = 1024 * 1024
+    keepalive_interval: float = 15.0
+    client_timeout: float = 30.0
+    handshake_timeout: float = 15.0
+    disconnect_timeout: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What ``receive`` made of a batch of records."""
+
+    messages: list[HubMessage]
+    handshake: bool = False
+
+
+class Connection:
+    """One connection's state machine, outbox, acks, replay and deadlines."""
+
+    __slots__ = (
+        "state", "stateful", "limits", "_queue", "_queued_bytes", "_unacked", "_unacked_bytes",
+        "_next_out", "_in_next", "_in_last", "_ack_due", "_reader", "_generation", "_pings",
+        "_created", "_last_sent", "_last_received", "_detached_at", "close_reason",
+    )
+
+    def __init__(self, now: float, *, stateful: bool = False, limits: Limits | None = None) -> None:
+        self.state = State.NEGOTIATED
+        self.stateful = stateful
+        self.limits = limits or Limits()
+        self._queue: deque[tuple[int, str]] = deque()
+        self._queued_bytes = 0
+        self._unacked: deque[tuple[int, str]] = deque()
+        self._unacked_bytes = 0
+        self._next_out = 1
+        self._in_next = 1
+        self._in_last = 0
+        self._ack_due = False
+        self._reader = hubjson.RecordReader(self.limits.max_message_size)
+        self._generation = 0
+        self._pings = False
+        self._created = self._last_sent = self._last_received = self._detached_at = now
+        self.close_reason: str | None = None
+
+    # --- state machine ----------------------------------------------------------------------
+
+    def _fire(self, event: Event) -> None:
+        target = TRANSITIONS.get((self.state, event))
+        if target is None:
+            raise StateError(f"can't handle event {event.value} in state {self.state.value}")
+        self.state = target
+
+    @property
+    def handshaken(self) -> bool:
+        return self.state in HANDSHAKEN
+
+    @property
+    def attached(self) -> bool:
+        return self.state in ATTACHED
+
+    def attach(self, now: float, *, pings: bool = True, resume: bool = False) -> int:
+        """A stream takes over; returns its generation. The I/O layer checks for conflicts first."""
+        if self.attached:
+            self._fire(Event.DETACH)
+        self._fire(Event.ATTACH)
+        self._generation += 1
+        self._pings = pings
+        self._last_received = now
+        if resume and self.stateful and self.handshaken:
+            self._replay()
+        return self._generation
+
+    def detach(self, generation: int, now: float) -> bool:
+        """The stream of ``generation`` ended; False if a newer stream had already replaced it."""
+        if generation != self._generation or not self.attached:
+            return False
+        self._fire(Event.DETACH)
+        self._detached_at = now
+        return True
+
+    def close(self, reason: str | None = None, *, notify: bool = True) -> None:
+        """Close; with ``notify`` a Close record (carrying ``reason`` as its error) is queued first."""
+        if self.state is State.CLOSED:
+            return
+        if notify and self.handshaken:
+            self._queue.append((0, hubjson.encode(Close(reason))))
+        self.close_reason = reason
+        self._fire(Event.CLOSE)
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    # --- incoming ---------------------------------------------------------------------------
+
+    def receive(self, text: str, now: float) -> Received:
+        """Feed client text (any split); returns the hub messages to dispatch, in order."""
+        if self.state is State.CLOSED:
+            raise ProtocolError("the connection is closed", status=404)
+        self._last_received = now
+        records = self._reader.feed(text)
+        handshake = False
+        messages: list[HubMessage] = []
+        for record in records:
+            if not self.handshaken and not handshake:
+                self._handshake(record)
+                handshake = True
+                continue
+            message = hubjson.parse_message(record)
+            if self._accept(message):
+                messages.append(message)
+        return Received(messages, handshake)
+
+    def _handshake(self, record: str) -> None:
+        try:
+            request = hubjson.parse_handshake_request(record)
+        except ProtocolError as exc:
+            raise ProtocolError(f"malformed handshake: {exc.message}") from None
+        if request.protocol != "json" or request.version != 1:
+            error = f"Requested protocol '{request.protocol}' version {request.version} is not available."
+            self._queue.append((0, hubjson.encode_handshake_response(error)))
+            raise ProtocolError(error)
+        self._queue.appendleft((0, hubjson.HANDSHAKE_OK))
+        self._fire(Event.HANDSHAKE)
+
+    def _accept(self, message: HubMessage) -> bool:
+        if not self.stateful:
+            return not isinstance(message, Ack | Sequence)
+        if isinstance(message, Ack):
+            self._acked(message.sequence_id)
+            return False
+        if isinstance(message, Sequence):
+            if message.sequence_id > self._in_next or message.sequence_id < 1:
+                raise ProtocolError("Sequence id is beyond the messages sent")
+            self._in_next = message.sequence_id
+            return False
+        if not is_trackable(message):
+            return True
+        current = self._in_next
+        self._in_next += 1
+        if current <= self._in_last:
+            return False
+        self._in_last = current
+        self._ack_due = True
+        return True
+
+    def _acked(self, sequence_id: int) -> None:
+        if sequence_id >= self._next_out:
+            raise ProtocolError("Ack of a message never sent")
+        while self._unacked and self._unacked[0][0] <= sequence_id:
+            self._unacked_bytes -= len(self._unacked.popleft()[1])
+
+    # --- outgoing ---------------------------------------------------------------------------
+
+    def push(self, record: str, *, trackable: bool = True) -> None:
+        """Queue one encoded record (0x1E included) for the client."""
+        if self.state is State.CLOSED:
+            return
+        seq = 0
+        if trackable and self.stateful:
+            seq = self._next_out
+            self._next_out += 1
+        self._queue.append((seq, record))
+        self._queued_bytes += len(record)
+        if self._queued_bytes + self._unacked_bytes > self.limits.max_buffer:
+            raise OutboxOverflow(
+                f"{self._queued_bytes + self._unacked_bytes} bytes unsent or unacknowledged "
+                f"exceed the limit of {self.limits.max_buffer}"
+            )
+
+    def push_message(self, message: HubMessage) -> None:
+        self.push(hubjson.encode(message), trackable=is_trackable(message))
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self._queue) or self._ack_due
+
+    def take(self, now: float) -> str:
+        """Everything queued, as one text, marking trackable records as awaiting their ack."""
+        parts: list[str] = []
+        if self._ack_due:
+            parts.append(hubjson.encode(Ack(self._in_last)))
+            self._ack_due = False
+        queue = self._queue
+        while queue:
+            seq, record = queue.popleft()
+            parts.append(record)
+            if seq:
+                self._unacked.append((seq, record))
+                self._unacked_bytes += len(record)
+        self._queued_bytes = 0
+        if parts:
+            self._last_sent = now
+        return "".join(parts)
+
+    def _replay(self) -> None:
+        queued = [item for item in self._queue if item[0]]
+        first = self._unacked[0][0] if self._unacked else queued[0][0] if queued else self._next_out
+        replay = list(self._unacked)
+        self._unacked.clear()
+        self._unacked_bytes = 0
+        self._queued_bytes += sum(len(r) for _, r in replay)
+        head = [(0, hubjson.encode(Sequence(first)))] + replay
+        self._queue.extendleft(reversed(head))
+
+    # --- time -------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> str | None:
+        """Queue a keep-alive ping if one is due; return a reason to close, if any."""
+        limits = self.limits
+        state = self.state
+        if state is State.CLOSED:
+            return None
+        if state in (State.NEGOTIATED, State.CONNECTING) and now - self._created >= limits.handshake_timeout:
+            return "handshake timeout"
+        if not self.attached and now - self._detached_at >= limits.disconnect_timeout:
+            return "disconnect timeout"
+        if state is State.CONNECTED:
+            if now - self._last_received >= limits.client_timeout:
+                return "client timeout"
+            if self._pings and not self._queue and now - self._last_sent >= limits.keepalive_interval:
+                self._queue.append((0, hubjson.PING))
+        return None
+
+
+__all__ = ["Connection", "Event", "Limits", "Ping", "Received", "State", "TRANSITIONS"]

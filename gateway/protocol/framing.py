@@ -1,0 +1,162 @@
+"""Per-transport framing, as pure functions, with the parsers a client needs.
+
+ServerSentEvents: ``data:`` events. ForeverFrame: an HTML page of ``<script>`` chunks whose payload
+is a JSON string escaped so that it can never end the script or inject markup. LongPolling: the
+body is the records as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from .errors import MessageTooLarge, ProtocolError
+
+# --- Server-Sent Events -------------------------------------------------------------------------
+
+SSE_PRELUDE = b":\n\n"
+SSE_COMMENT = b":\n\n"
+
+
+def sse_event(payload: str) -> bytes:
+    """One event carrying ``payload``; a payload with line breaks becomes several data lines."""
+    if "\n" in payload or "\r" in payload:
+        lines = payload.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        return ("".join(f"data: {line}\n" for line in lines) + "\n").encode()
+    return b"data: " + payload.encode() + b"\n\n"
+
+
+_LINE = re.compile(rb"\r\n|\r|\n")
+
+
+class SSEParser:
+    """Turns a byte stream into the data of each event (comments and other fields are skipped)."""
+
+    __slots__ = ("_buffer", "_data", "_max", "_pending_cr")
+
+    def __init__(self, max_event: int = 1 << 20) -> None:
+        self._buffer = b""
+        self._data: list[bytes] = []
+        self._max = max_event
+        self._pending_cr = False
+
+    def feed(self, chunk: bytes) -> list[str]:
+        if self._pending_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        self._pending_cr = False
+        buffer = self._buffer + chunk
+        events: list[str] = []
+        pos = 0
+        for match in _LINE.finditer(buffer):
+            if match.group() == b"\r" and match.end() == len(buffer):
+                self._pending_cr = True  # a \r\n may be split across chunks
+            self._line(buffer[pos:match.start()], events)
+            pos = match.end()
+        self._buffer = buffer[pos:]
+        if len(self._buffer) + sum(map(len, self._data)) > self._max:
+            raise MessageTooLarge(len(self._buffer), self._max)
+        return events
+
+    def _line(self, line: bytes, events: list[str]) -> None:
+        if not line:
+            if self._data:
+                events.append(b"\n".join(self._data).decode("utf-8", "replace"))
+                self._data = []
+            return
+        if line.startswith(b":"):
+            return
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+
+
+# --- ForeverFrame ---------------------------------------------------------------------------------
+
+_FRAME_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_UNSAFE = re.compile("[<>&\u2028\u2029]")
+FF_PADDING = 2048
+
+
+def valid_frame_id(frame: str) -> bool:
+    return _FRAME_ID.fullmatch(frame) is not None
+
+
+def script_string(payload: str | None) -> str:
+    """A JS literal for ``payload`` that is safe inside ``<script>``: no ``</``, ``<!--``, U+2028/9."""
+    text = json.dumps(payload, ensure_ascii=False)
+    return _UNSAFE.sub(lambda m: _ESCAPES[m.group()], text)
+
+
+def ff_prelude(origin: str, frame: str) -> bytes:
+    """The start of the frame document: the function that posts each payload to the parent page."""
+    if not valid_frame_id(frame):
+        raise ProtocolError("frame id must match [A-Za-z0-9_-]{1,64}")
+    script = (
+        "var g=function(d){var s=document.currentScript;"
+        f"parent.postMessage({{gw:{script_string(frame)},d:d}},{script_string(origin)});"
+        "if(s&&s.parentNode)s.parentNode.removeChild(s)};"
+    )
+    head = '<!DOCTYPE html><html><head><meta charset="utf-8"><title>gateway</title></head><body>'
+    padding = "<!--" + " " * FF_PADDING + "-->\n"
+    return f"{head}<script>{script}</script>\n{padding}".encode()
+
+
+def ff_chunk(payload: str | None) -> bytes:
+    """One script chunk handing ``payload`` (records, or None for end of stream) to the parent."""
+    return f"<script>g({script_string(payload)})</script>\n".encode()
+
+
+FF_END = ff_chunk(None)
+
+_CHUNK = re.compile(rb"<script>g\((.*?)\)</script>\n?", re.S)
+_PRELUDE_END = b"-->\n"
+
+
+class ForeverFrameParser:
+    """Client side: yields each payload of a ForeverFrame stream (None marks the end)."""
+
+    __slots__ = ("_buffer", "_in_body", "_max")
+
+    def __init__(self, max_chunk: int = 1 << 20) -> None:
+        self._buffer = b""
+        self._in_body = False
+        self._max = max_chunk
+
+    def feed(self, data: bytes) -> list[str | None]:
+        self._buffer += data
+        if not self._in_body:
+            end = self._buffer.find(_PRELUDE_END)
+            if end < 0:
+                self._bound()
+                return []
+            self._buffer = self._buffer[end + len(_PRELUDE_END):]
+            self._in_body = True
+        payloads: list[str | None] = []
+        pos = 0
+        for match in _CHUNK.finditer(self._buffer):
+            if match.start() != pos:
+                raise ProtocolError("unexpected bytes in a ForeverFrame stream")
+            payloads.append(_load_script_string(match.group(1)))
+            pos = match.end()
+        self._buffer = self._buffer[pos:]
+        if self._buffer and not b"<script>g(".startswith(self._buffer[:10]):
+            raise ProtocolError("unexpected bytes in a ForeverFrame stream")
+        self._bound()
+        return payloads
+
+    def _bound(self) -> None:
+        if len(self._buffer) > self._max:
+            raise MessageTooLarge(len(self._buffer), self._max)
+
+
+def _load_script_string(raw: bytes) -> str | None:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ProtocolError("a ForeverFrame chunk is not a JSON string") from None
+    if value is not None and not isinstance(value, str):
+        raise ProtocolError("a ForeverFrame chunk is not a JSON string")
+    return value

@@ -1,0 +1,240 @@
+"""The JSON hub protocol: records terminated by 0x1E, the handshake, message types 1-9."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from .errors import MessageTooLarge, ProtocolError
+from .messages import (
+    Ack,
+    CancelInvocation,
+    Close,
+    Completion,
+    HandshakeRequest,
+    HandshakeResponse,
+    HubMessage,
+    Invocation,
+    MessageType,
+    Ping,
+    Sequence,
+    StreamInvocation,
+    StreamItem,
+)
+
+RS = "\x1e"
+HANDSHAKE_OK = "{}" + RS
+PING = '{"type":6}' + RS
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, as every record is written."""
+    return _dumps(value)
+
+
+class RecordReader:
+    """Splits a text stream into records; partial records wait for more input.
+
+    ``max_size`` bounds one record (in characters of its UTF-8 text, measured as code points times
+    at most four, so the check is cheap and conservative on the buffer).
+    """
+
+    __slots__ = ("_buffer", "max_size")
+
+    def __init__(self, max_size: int = 32 * 1024) -> None:
+        self._buffer = ""
+        self.max_size = max_size
+
+    def feed(self, text: str) -> list[str]:
+        data = self._buffer + text if self._buffer else text
+        *records, rest = data.split(RS)
+        for record in records:
+            self._check(record)
+        self._check(rest)
+        self._buffer = rest
+        return records
+
+    @property
+    def pending(self) -> bool:
+        """True when a partial record is waiting for the rest of its bytes."""
+        return bool(self._buffer)
+
+    def _check(self, record: str) -> None:
+        if len(record) > self.max_size:
+            size = len(record.encode("utf-8", "surrogatepass"))
+            if size > self.max_size:
+                raise MessageTooLarge(size, self.max_size)
+
+
+def _load(record: str) -> dict[str, Any]:
+    try:
+        value = json.loads(record)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise ProtocolError("invalid JSON: nested too deeply") from None
+    if not isinstance(value, dict):
+        raise ProtocolError("a record must be a JSON object")
+    return value
+
+
+def _get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], *, required: bool = True) -> Any:
+    if key not in obj:
+        if required:
+            raise ProtocolError(f"missing required property '{key}'")
+        return None
+    value = obj[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ProtocolError(f"property '{key}' has the wrong type")
+    return value
+
+
+def parse_handshake_request(record: str) -> HandshakeRequest:
+    obj = _load(record)
+    protocol = _get(obj, "protocol", str)
+    version = _get(obj, "version", int)
+    return HandshakeRequest(protocol, version)
+
+
+def parse_handshake_response(record: str) -> HandshakeResponse:
+    obj = _load(record)
+    return HandshakeResponse(_get(obj, "error", str, required=False))
+
+
+def encode_handshake_request(protocol: str = "json", version: int = 1) -> str:
+    return dumps({"protocol": protocol, "version": version}) + RS
+
+
+def encode_handshake_response(error: str | None = None) -> str:
+    return HANDSHAKE_OK if error is None else dumps({"error": error}) + RS
+
+
+def _headers(obj: dict[str, Any]) -> dict[str, str] | None:
+    headers: dict[str, str] | None = _get(obj, "headers", dict, required=False)
+    if headers is not None and not all(isinstance(v, str) for v in headers.values()):
+        raise ProtocolError("header values must be strings")
+    return headers
+
+
+def _stream_ids(obj: dict[str, Any]) -> list[str] | None:
+    ids: list[str] | None = _get(obj, "streamIds", list, required=False)
+    if ids is not None and not all(isinstance(i, str) for i in ids):
+        raise ProtocolError("streamIds must be strings")
+    return ids
+
+
+def _invocation(obj: dict[str, Any]) -> Invocation:
+    return Invocation(
+        _get(obj, "target", str), _get(obj, "arguments", list),
+        _get(obj, "invocationId", str, required=False), _stream_ids(obj), _headers(obj),
+    )
+
+
+def _stream_invocation(obj: dict[str, Any]) -> StreamInvocation:
+    return StreamInvocation(
+        _get(obj, "target", str), _get(obj, "arguments", list),
+        _get(obj, "invocationId", str), _stream_ids(obj), _headers(obj),
+    )
+
+
+def _stream_item(obj: dict[str, Any]) -> StreamItem:
+    if "item" not in obj:
+        raise ProtocolError("missing required property 'item'")
+    return StreamItem(_get(obj, "invocationId", str), obj["item"], _headers(obj))
+
+
+def _completion(obj: dict[str, Any]) -> Completion:
+    error = _get(obj, "error", str, required=False)
+    if error is not None and "result" in obj:
+        raise ProtocolError("a completion cannot carry both a result and an error")
+    return Completion(_get(obj, "invocationId", str), obj.get("result"), error, "result" in obj, _headers(obj))
+
+
+def _close(obj: dict[str, Any]) -> Close:
+    return Close(_get(obj, "error", str, required=False), bool(_get(obj, "allowReconnect", bool, required=False)))
+
+
+_PARSERS: dict[int, Callable[[dict[str, Any]], HubMessage]] = {
+    MessageType.INVOCATION: _invocation,
+    MessageType.STREAM_INVOCATION: _stream_invocation,
+    MessageType.STREAM_ITEM: _stream_item,
+    MessageType.COMPLETION: _completion,
+    MessageType.CANCEL_INVOCATION: lambda o: CancelInvocation(_get(o, "invocationId", str), _headers(o)),
+    MessageType.PING: lambda o: Ping(),
+    MessageType.CLOSE: _close,
+    MessageType.ACK: lambda o: Ack(_get(o, "sequenceId", int)),
+    MessageType.SEQUENCE: lambda o: Sequence(_get(o, "sequenceId", int)),
+}
+
+
+def parse_message(record: str) -> HubMessage:
+    """Parse one record (without its 0x1E) into a message, or raise ProtocolError."""
+    obj = _load(record)
+    kind = _get(obj, "type", int)
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        raise ProtocolError(f"unknown message type {kind}")
+    return parser(obj)
+
+
+def _with_headers(obj: dict[str, Any], headers: dict[str, str] | None) -> dict[str, Any]:
+    if headers:
+        obj["headers"] = headers
+    return obj
+
+
+def to_json(message: HubMessage) -> dict[str, Any]:
+    """The JSON object of a message (the inverse of parse_message)."""
+    match message:
+        case Invocation(target, arguments, invocation_id, stream_ids, headers):
+            obj: dict[str, Any] = {"type": 1}
+            if invocation_id is not None:
+                obj["invocationId"] = invocation_id
+            obj["target"] = target
+            obj["arguments"] = arguments
+            if stream_ids:
+                obj["streamIds"] = stream_ids
+            return _with_headers(obj, headers)
+        case StreamInvocation(target, arguments, invocation_id, stream_ids, headers):
+            obj = {"type": 4, "invocationId": invocation_id, "target": target, "arguments": arguments}
+            if stream_ids:
+                obj["streamIds"] = stream_ids
+            return _with_headers(obj, headers)
+        case StreamItem(invocation_id, item, headers):
+            return _with_headers({"type": 2, "invocationId": invocation_id, "item": item}, headers)
+        case Completion(invocation_id, result, error, has_result, headers):
+            obj = {"type": 3, "invocationId": invocation_id}
+            if error is not None:
+                obj["error"] = error
+            elif has_result:
+                obj["result"] = result
+            return _with_headers(obj, headers)
+        case CancelInvocation(invocation_id, headers):
+            return _with_headers({"type": 5, "invocationId": invocation_id}, headers)
+        case Ping():
+            return {"type": 6}
+        case Close(error, allow_reconnect):
+            obj = {"type": 7}
+            if error is not None:
+                obj["error"] = error
+            if allow_reconnect:
+                obj["allowReconnect"] = True
+            return obj
+        case Ack(sequence_id):
+            return {"type": 8, "sequenceId": sequence_id}
+        case Sequence(sequence_id):
+            return {"type": 9, "sequenceId": sequence_id}
+    raise TypeError(f"not a hub message: {message!r}")
+
+
+def encode(message: HubMessage) -> str:
+    """One record, 0x1E included."""
+    return dumps(to_json(message)) + RS
+
+
+def encode_invocation(target: str, arguments: list[Any]) -> str:
+    """The record of a server-to-client call; encoded once per broadcast, whatever the recipients."""
+    return dumps({"type": 1, "target": target, "arguments": arguments}) + RS
