@@ -74,8 +74,8 @@ def _load(record: str) -> dict[str, Any]:
         value = json.loads(record)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
-    except RecursionError:
-        raise ProtocolError("invalid JSON: nested too deeply") from None
+    except (ValueError, RecursionError):
+        raise ProtocolError("invalid JSON: too deeply nested or a number too long") from None
     if not isinstance(value, dict):
         raise ProtocolError("a record must be a JSON object")
     return value
