@@ -41,6 +41,8 @@ class SSEParser:
         self._pending_cr = False
 
     def feed(self, chunk: bytes) -> list[str]:
+        if not chunk:
+            return []  # keep a pending \r for the next non-empty chunk
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]
         self._pending_cr = False
@@ -86,7 +88,11 @@ def valid_frame_id(frame: str) -> bool:
 
 def script_string(payload: str | None) -> str:
     """A JS literal for ``payload`` that is safe inside ``<script>``: no ``</``, ``<!--``, U+2028/9."""
-    text = json.dumps(payload, ensure_ascii=False)
+    try:
+        text = json.dumps(payload, ensure_ascii=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: write it escaped
+        text = json.dumps(payload)
     return _UNSAFE.sub(lambda m: _ESCAPES[m.group()], text)
 
 
@@ -111,21 +117,29 @@ def ff_chunk(payload: str | None) -> bytes:
 
 FF_END = ff_chunk(None)
 
-_CHUNK = re.compile(rb"<script>g\((.*?)\)</script>\n?", re.S)
+_CHUNK = re.compile(rb"<script>g\((.*?)\)</script>", re.S)
+_BLANK = b" \t\r\n"
 _PRELUDE_END = b"-->\n"
 
 
 class ForeverFrameParser:
-    """Client side: yields each payload of a ForeverFrame stream (None marks the end)."""
+    """Client side: yields each payload of a ForeverFrame stream (None marks the end).
 
-    __slots__ = ("_buffer", "_in_body", "_max")
+    White space between chunks is skipped wherever the stream was split; after the end marker the
+    rest of the document (closing tags) is ignored.
+    """
+
+    __slots__ = ("_buffer", "_ended", "_in_body", "_max")
 
     def __init__(self, max_chunk: int = 1 << 20) -> None:
         self._buffer = b""
+        self._ended = False
         self._in_body = False
         self._max = max_chunk
 
     def feed(self, data: bytes) -> list[str | None]:
+        if self._ended:
+            return []
         self._buffer += data
         if not self._in_body:
             end = self._buffer.find(_PRELUDE_END)
@@ -135,14 +149,17 @@ class ForeverFrameParser:
             self._buffer = self._buffer[end + len(_PRELUDE_END):]
             self._in_body = True
         payloads: list[str | None] = []
-        pos = 0
-        for match in _CHUNK.finditer(self._buffer):
-            if match.start() != pos:
-                raise ProtocolError("unexpected bytes in a ForeverFrame stream")
-            payloads.append(_load_script_string(match.group(1)))
-            pos = match.end()
-        self._buffer = self._buffer[pos:]
-        if self._buffer and not b"<script>g(".startswith(self._buffer[:10]):
+        buffer = self._buffer.lstrip(_BLANK)
+        while (match := _CHUNK.match(buffer)) is not None:
+            payload = _load_script_string(match.group(1))
+            payloads.append(payload)
+            buffer = buffer[match.end():].lstrip(_BLANK)
+            if payload is None:
+                self._ended = True
+                buffer = b""
+                break
+        self._buffer = buffer
+        if buffer and not b"<script>g(".startswith(buffer[:10]):
             raise ProtocolError("unexpected bytes in a ForeverFrame stream")
         self._bound()
         return payloads

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -28,18 +29,30 @@ HANDSHAKE_OK = "{}" + RS
 PING = '{"type":6}' + RS
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_dumps_ascii = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON, as every record is written."""
-    return _dumps(value)
+    """Compact JSON, as every record is written; always encodable as UTF-8.
+
+    A string holding a lone surrogate (``"\\ud800"`` in the JSON a client sent) is written escaped,
+    so that echoing it back cannot fail when the I/O layer encodes the record.
+    """
+    text = _dumps(value)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return _dumps_ascii(value)
+    return text
 
 
 class RecordReader:
     """Splits a text stream into records; partial records wait for more input.
 
-    ``max_size`` bounds one record (in characters of its UTF-8 text, measured as code points times
-    at most four, so the check is cheap and conservative on the buffer).
+    ``max_size`` bounds one record, in bytes of its UTF-8 text. The check is free for ASCII and
+    for short records (a code point takes at most four bytes); only a long non-ASCII record is
+    encoded to be measured.
     """
 
     __slots__ = ("_buffer", "max_size")
@@ -63,15 +76,28 @@ class RecordReader:
         return bool(self._buffer)
 
     def _check(self, record: str) -> None:
-        if len(record) > self.max_size:
+        length = len(record)
+        if length > self.max_size or (length * 4 > self.max_size and not record.isascii()):
             size = len(record.encode("utf-8", "surrogatepass"))
             if size > self.max_size:
                 raise MessageTooLarge(size, self.max_size)
 
 
+def _reject_constant(name: str) -> Any:
+    raise ProtocolError(f"invalid JSON: {name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ProtocolError(f"invalid JSON: the number {text[:32]} is out of range")
+    return value
+
+
 def _load(record: str) -> dict[str, Any]:
+    # NaN, Infinity and 1e400 are refused here: the encoder (allow_nan=False) could not echo them back.
     try:
-        value = json.loads(record)
+        value = json.loads(record, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
     except (ValueError, RecursionError):

@@ -43,7 +43,7 @@ class NegotiateResponse:
 
 def parse_negotiate_query(query: Mapping[str, str]) -> NegotiateRequest:
     raw = query.get("negotiateVersion", "0")
-    if not raw.isdigit() or len(raw) > 4:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 4:
         raise ProtocolError("negotiateVersion must be a non-negative integer")
     stateful = query.get("useStatefulReconnect", "false").lower()
     if stateful not in ("true", "false"):
@@ -63,12 +63,17 @@ def parse_negotiate_response(body: bytes | str) -> NegotiateResponse:
         raise ProtocolError(f"negotiate refused: {obj['error']}")
     try:
         transports = tuple(str(t["transport"]) for t in obj["availableTransports"])
+        version = int(obj.get("negotiateVersion", 0))
+        token = obj.get("connectionToken")
+        if not isinstance(obj["connectionId"], str) or not (token is None or isinstance(token, str)):
+            raise TypeError
+        if version >= 1 and token is None:
+            raise KeyError("connectionToken")
         return NegotiateResponse(
-            str(obj["connectionId"]), obj.get("connectionToken"), int(obj.get("negotiateVersion", 0)),
-            transports, bool(obj.get("useStatefulReconnect", False)),
+            obj["connectionId"], token, version, transports, bool(obj.get("useStatefulReconnect", False)),
         )
     except (KeyError, TypeError, ValueError):
-        raise ProtocolError("negotiate response is missing fields") from None
+        raise ProtocolError("negotiate response is missing fields or has the wrong types") from None
 
 
 def error_body(message: str) -> dict[str, str]:
