@@ -1,0 +1,306 @@
+"""The ASGI app of one hub: negotiate, streams, POST and DELETE, CORS. Thin handlers:
+validate, look up, dispatch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from importlib import resources
+
+from .asgi import (
+    Message,
+    Receive,
+    Request,
+    Scope,
+    Send,
+    read_body,
+    reject_websocket,
+    respond,
+    respond_error,
+    respond_json,
+)
+from .backplane import Backplane, InProcessBackplane, Target
+from .connection import ServerConnection
+from .hub import Hub, HubClients, HubDispatcher
+from .protocol import Connection, Limits, ProtocolError
+from .protocol.negotiate import NegotiateResponse, parse_negotiate_query
+from .registry import Registry
+from .routing import GatewayRoute
+from .transports import BY_NAME, TRANSPORT_NAMES, Transport, TransportOptions
+
+log = logging.getLogger("gateway")
+
+Authenticate = Callable[[Request], Awaitable[str | None]]
+
+
+class Refused(Exception):
+    """Raise from the auth hook to refuse a negotiate with 401 or 403."""
+
+    def __init__(self, status: int = 401, message: str = "unauthorized") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _client_js() -> bytes:
+    return resources.files("gateway").joinpath("static/gateway.js").read_bytes()
+
+
+class Gateway:
+    """An ASGI app serving one hub; mount it at a path such as ``/hubs/jobs``.
+
+    ``transports`` both restricts and orders what negotiate offers. ``allowed_origins`` lists the
+    origins (``scheme://host:port``) that may use the hub from another origin; ``"*"`` allows any
+    origin, without credentials.
+    """
+
+    def __init__(
+        self,
+        hub: type[Hub],
+        *,
+        name: str | None = None,
+        transports: Iterable[str] = TRANSPORT_NAMES,
+        allowed_origins: Iterable[str] = (),
+        backplane: Backplane | None = None,
+        limits: Limits | None = None,
+        poll_timeout: float = 20.0,
+        max_body: int = 1024 * 1024,
+        max_connections: int = 100_000,
+        authenticate: Authenticate | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        tick_interval: float = 1.0,
+    ) -> None:
+        unknown = [t for t in transports if t not in BY_NAME]
+        if unknown:
+            raise ValueError(f"unknown transports {unknown}; known: {list(TRANSPORT_NAMES)}")
+        self.name = name or hub.__name__
+        self.allowed_origins = frozenset(allowed_origins)
+        options = TransportOptions(poll_timeout=poll_timeout, origin_allowed=self.origin_allowed)
+        self.transports: tuple[Transport, ...] = tuple(BY_NAME[t](options) for t in transports)
+        self.limits = limits or Limits()
+        self.max_body = max_body
+        self.max_connections = max_connections
+        self.authenticate = authenticate
+        self.clock = clock
+        self.tick_interval = tick_interval
+        self.registry = Registry()
+        self.backplane: Backplane = backplane or InProcessBackplane()
+        self.backplane.register(self.name, self.registry)
+        self.clients = HubClients(self._publish)
+        self.dispatcher = HubDispatcher(hub, self.name, self.backplane, self._publish)
+        self._ticker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- public ------------------------------------------------------------------------------
+
+    def route(self, path: str) -> GatewayRoute:
+        """A Starlette route serving this gateway at ``path`` (e.g. ``/hubs/jobs``)."""
+        return GatewayRoute(path, self)
+
+    async def _publish(self, target: Target, record: str) -> None:
+        await self.backplane.publish(self.name, target, record)
+
+    def origin_allowed(self, request: Request, origin: str) -> bool:
+        if origin == request.own_origin or origin in self.allowed_origins:
+            return True
+        return "*" in self.allowed_origins
+
+    # --- ASGI --------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        self._start_ticker()
+        request = Request(scope)
+        origin = request.origin
+        if origin is not None and not self.origin_allowed(request, origin):
+            log.info("refused origin %r from %s", origin, request.client)
+            await self._refuse(request, send, 403, f"origin {origin!r} is not allowed")
+            return
+        if scope["type"] == "http":
+            send = self._with_cors(request, send)
+        if request.path == "/negotiate":
+            await self._negotiate(request, receive, send)
+        elif request.path == "/client.js":
+            await respond(send, 200, _client_js(), "text/javascript; charset=utf-8",
+                          [(b"cache-control", b"public, max-age=300")])
+        elif request.path == "":
+            await self._base(request, receive, send)
+        else:
+            await self._refuse(request, send, 404, "not found")
+
+    async def _refuse(self, request: Request, send: Send, status: int, message: str) -> None:
+        if request.scope["type"] == "websocket":
+            await reject_websocket(request.scope, send, status, message)
+        else:
+            await respond_error(send, status, message)
+
+    def _with_cors(self, request: Request, send: Send) -> Send:
+        origin = request.origin
+        if origin is None or origin == request.own_origin:
+            return send
+        headers = [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
+        if origin in self.allowed_origins:
+            headers.append((b"access-control-allow-credentials", b"true"))
+
+        async def cors_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *headers]}
+            await send(message)
+
+        return cors_send
+
+    async def _base(self, request: Request, receive: Receive, send: Send) -> None:
+        if request.method == "OPTIONS":
+            requested = request.headers.get("access-control-request-headers", "")
+            await respond(send, 204, headers=[
+                (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+                (b"access-control-allow-headers", requested.encode() or b"content-type"),
+                (b"access-control-max-age", b"600"),
+            ])
+            return
+        token = request.query.get("id")
+        if not token:
+            await self._refuse(request, send, 400, "the id query parameter is required")
+            return
+        conn = self.registry.by_token.get(token)
+        if conn is None:
+            log.info("unknown or closed connection token from %s", request.client)
+            await self._refuse(request, send, 404, "no connection with this id")
+            return
+        if request.method == "POST" and request.scope["type"] == "http":
+            await self._post(conn, receive, send)
+        elif request.method == "DELETE":
+            log.info("connection %s: closed by DELETE", conn.id)
+            conn.close(None)
+            await respond(send, 202)
+        elif request.method == "GET":
+            await self._stream(conn, request, receive, send)
+        else:
+            await respond_error(send, 405, f"method {request.method} is not allowed")
+
+    async def _stream(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
+        transport = next((t for t in self.transports if t.accepts(request)), None)
+        if transport is None:
+            await self._refuse(request, send, 400, "this transport is not offered by the server")
+            return
+        await transport.serve(conn, request, receive, send)
+
+    async def _post(self, conn: ServerConnection, receive: Receive, send: Send) -> None:
+        if conn.post_lock.locked():
+            await respond_error(send, 409, "another POST is in progress for this connection")
+            return
+        async with conn.post_lock:
+            body = await read_body(receive, self.max_body)
+            if body is None:
+                log.warning("connection %s closed: POST body over %d bytes", conn.id, self.max_body)
+                conn.close(f"request body exceeds {self.max_body} bytes")
+                await respond_error(send, 413, f"request body exceeds {self.max_body} bytes")
+                return
+            try:
+                await conn.receive(body.decode("utf-8"))
+            except UnicodeDecodeError:
+                conn.close("the body is not valid UTF-8")
+                await respond_error(send, 400, "the body is not valid UTF-8")
+                return
+            except ProtocolError as exc:
+                log.warning("connection %s closed: %s", conn.id, exc.message)
+                conn.close(exc.message)
+                await respond_error(send, exc.status, exc.message)
+                return
+        await respond(send, 200)
+
+    async def _negotiate(self, request: Request, receive: Receive, send: Send) -> None:
+        if request.method == "OPTIONS":
+            await self._base(request, receive, send)
+            return
+        if request.method != "POST":
+            await respond_error(send, 405, "negotiate takes a POST")
+            return
+        try:
+            query = parse_negotiate_query(request.query)
+            user = await self.authenticate(request) if self.authenticate else None
+        except ProtocolError as exc:
+            await respond_error(send, exc.status, exc.message)
+            return
+        except Refused as exc:
+            log.info("negotiate refused (%d) for %s: %s", exc.status, request.client, exc.message)
+            await respond_error(send, exc.status, exc.message)
+            return
+        if len(self.registry) >= self.max_connections:
+            await respond_error(send, 503, "too many connections", [(b"retry-after", b"5")])
+            return
+        conn = self._create(query.stateful_reconnect, user)
+        response = NegotiateResponse(
+            conn.id, conn.token if query.version >= 1 else None, query.version,
+            tuple(t.name for t in self.transports), query.stateful_reconnect,
+        )
+        log.info("connection %s: negotiated v%d%s", conn.id, query.version,
+                 " with stateful reconnect" if query.stateful_reconnect else "")
+        await respond_json(send, 200, response.to_json())
+
+    def _create(self, stateful: bool, user: str | None) -> ServerConnection:
+        connection_id = secrets.token_urlsafe(16)
+        core = Connection(self.clock(), stateful=stateful, limits=self.limits)
+        conn = ServerConnection(
+            connection_id, secrets.token_urlsafe(24), core, self.clock, self.dispatcher, self._closed, user,
+        )
+        self.registry.add(conn)
+        return conn
+
+    def _closed(self, conn: ServerConnection) -> None:
+        handshaken = conn.id in self.registry.by_id and conn.core.close_reason != "handshake timeout"
+        self.registry.remove(conn)
+        log.info("connection %s: closed (%s)", conn.id, conn.core.close_reason or "normal")
+        if handshaken:
+            self._spawn(self.dispatcher.disconnected(conn, conn.core.close_reason))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- time --------------------------------------------------------------------------------
+
+    def _start_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.ensure_future(self._tick_forever())
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            self.tick(self.clock())
+
+    def tick(self, now: float) -> None:
+        """Send due keep-alives and close connections whose deadlines passed."""
+        for conn in self.registry:
+            reason = conn.core.tick(now)
+            if reason is not None:
+                log.info("connection %s closed: %s", conn.id, reason)
+                conn.close(reason)
+            elif conn.core.has_output:
+                conn.wake.set()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def shutdown(self) -> None:
+        """Close every connection (clients may reconnect elsewhere) and stop the ticker."""
+        for conn in self.registry:
+            conn.close("server shutting down")
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker

@@ -1,0 +1,41 @@
+"""The backplane interface: how a send reaches connections, wherever they live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+TargetKind = Literal["all", "group", "user", "connection"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Who a record is for: every connection, some groups, users or connection ids, minus ``exclude``."""
+
+    kind: TargetKind
+    names: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+class LocalDelivery(Protocol):
+    """A process's own connections of one hub (the registry)."""
+
+    def deliver(self, target: Target, record: str) -> int: ...
+
+    def group_add(self, connection_id: str, group: str) -> bool: ...
+
+    def group_remove(self, connection_id: str, group: str) -> bool: ...
+
+
+class Backplane(Protocol):
+    """Routes sends and group changes to the process that holds each connection."""
+
+    def register(self, hub: str, local: LocalDelivery) -> None: ...
+
+    async def publish(self, hub: str, target: Target, record: str) -> None: ...
+
+    async def group_add(self, hub: str, connection_id: str, group: str) -> None: ...
+
+    async def group_remove(self, hub: str, connection_id: str, group: str) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,33 @@
+"""The in-process backplane: the default, and the null object of the Redis one."""
+
+from __future__ import annotations
+
+from .base import LocalDelivery, Target
+
+
+class InProcessBackplane:
+    """Every connection lives in this process, so a publish is a local delivery."""
+
+    def __init__(self) -> None:
+        self._hubs: dict[str, LocalDelivery] = {}
+
+    def register(self, hub: str, local: LocalDelivery) -> None:
+        self._hubs[hub] = local
+
+    async def publish(self, hub: str, target: Target, record: str) -> None:
+        local = self._hubs.get(hub)
+        if local is not None:
+            local.deliver(target, record)
+
+    async def group_add(self, hub: str, connection_id: str, group: str) -> None:
+        local = self._hubs.get(hub)
+        if local is not None:
+            local.group_add(connection_id, group)
+
+    async def group_remove(self, hub: str, connection_id: str, group: str) -> None:
+        local = self._hubs.get(hub)
+        if local is not None:
+            local.group_remove(connection_id, group)
+
+    async def close(self) -> None:
+        self._hubs.clear()

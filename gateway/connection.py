@@ -1,0 +1,80 @@
+"""The I/O side of one connection: the sans-IO core plus a wake-up event and its identity."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .protocol import Connection, OutboxOverflow, Received, State
+from .protocol.hubjson import encode
+from .protocol.messages import HubMessage, is_trackable
+
+log = logging.getLogger("gateway")
+
+Dispatch = Callable[["ServerConnection", Received], Awaitable[None]]
+
+
+class ServerConnection:
+    """A negotiated connection, served by whichever transport streams attach to it."""
+
+    __slots__ = (
+        "id", "token", "core", "wake", "stream", "user", "items", "groups", "post_lock", "clock", "_dispatch",
+        "_on_close", "closed",
+    )
+
+    def __init__(
+        self, connection_id: str, token: str, core: Connection, clock: Callable[[], float],
+        dispatch: Dispatch, on_close: Callable[[ServerConnection], None], user: str | None = None,
+    ) -> None:
+        self.id = connection_id
+        self.token = token
+        self.core = core
+        self.wake = asyncio.Event()
+        self.stream: str | None = None
+        self.user = user
+        self.items: dict[str, Any] = {}
+        self.groups: set[str] = set()
+        self.post_lock = asyncio.Lock()
+        self.clock = clock
+        self._dispatch = dispatch
+        self._on_close = on_close
+        self.closed = asyncio.Event()
+
+    def now(self) -> float:
+        return self.clock()
+
+    async def receive(self, text: str) -> None:
+        """Feed client text to the core and dispatch what it yields. Raises ProtocolError."""
+        received = self.core.receive(text, self.clock())
+        if self.core.has_output:
+            self.wake.set()
+        if received.messages or received.handshake:
+            await self._dispatch(self, received)
+
+    def push(self, record: str, *, trackable: bool = True) -> None:
+        """Queue a record for the client; a consumer too slow to keep up is closed."""
+        try:
+            self.core.push(record, trackable=trackable)
+        except OutboxOverflow as exc:
+            log.warning("connection %s closed: slow consumer (%s)", self.id, exc)
+            self.close("slow consumer: too many unacknowledged messages")
+            return
+        self.wake.set()
+
+    def push_message(self, message: HubMessage) -> None:
+        """Queue one message for the client (encoded for this connection alone)."""
+        self.push(encode(message), trackable=is_trackable(message))
+
+    def close(self, error: str | None = None) -> None:
+        """Close for good: the client gets a Close message if a stream can carry it."""
+        if self.core.state is State.CLOSED:
+            return
+        self.core.close(error)
+        self.wake.set()
+        self.closed.set()
+        self._on_close(self)
+
+    def __repr__(self) -> str:
+        return f"<ServerConnection {self.id} {self.core.state.value} {self.stream}>"

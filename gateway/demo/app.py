@@ -1,0 +1,110 @@
+"""The demo application: a job queue whose progress reaches every waiting page, on any transport."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterable
+from importlib import resources
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ..app import Gateway
+from ..transports import TRANSPORT_NAMES
+from .hubs import ChatHub, EchoHub, JobsHub, job_group
+from .jobs import Job, JobQueue
+
+MAX_STEPS = 1000
+MAX_STEP_MS = 60_000
+
+
+def _page(name: str) -> str:
+    return resources.files("gateway.demo").joinpath(f"pages/{name}").read_text("utf-8")
+
+
+def _int(body: dict[str, Any], key: str, default: int | None, low: int, high: int) -> int | None:
+    value = body.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{key} must be an integer from {low} to {high}")
+    return value
+
+
+def create_app(
+    *, transports: Iterable[str] = TRANSPORT_NAMES, allowed_origins: Iterable[str] = ("*",),
+    poll_timeout: float = 20.0, workers: int = 4,
+) -> Starlette:
+    """The demo as an ASGI app: ``/``, ``/jobs``, and the hubs under ``/hubs``."""
+    transports, allowed_origins = tuple(transports), tuple(allowed_origins)
+    options: dict[str, Any] = {"transports": transports, "allowed_origins": allowed_origins,
+                               "poll_timeout": poll_timeout}
+    jobs_gateway: Gateway
+
+    async def publish(job: Job, event: dict[str, Any]) -> None:
+        await jobs_gateway.clients.group(job_group(job.id)).send("progress", event)
+
+    queue = JobQueue(publish, workers=workers)
+    bound_hub = type("JobsHub", (JobsHub,), {"queue": queue})
+    jobs_gateway = Gateway(bound_hub, name="jobs", **options)
+    echo_gateway = Gateway(EchoHub, name="echo", **options)
+    chat_gateway = Gateway(ChatHub, name="chat", **options)
+    gateways = (jobs_gateway, echo_gateway, chat_gateway)
+
+    async def start_job(request: Request) -> Response:
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+            steps = _int(body, "steps", 10, 1, MAX_STEPS)
+            step_ms = _int(body, "step_ms", 500, 0, MAX_STEP_MS)
+            fail_at = _int(body, "fail_at", None, 1, MAX_STEPS)
+        except (ValueError, json.JSONDecodeError) as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        assert steps is not None and step_ms is not None
+        job = await queue.submit(steps, step_ms, fail_at)
+        return JSONResponse({"id": job.id}, 202, headers={"Location": f"/jobs/{job.id}"})
+
+    async def get_job(request: Request) -> Response:
+        job = queue.jobs.get(request.path_params["job_id"])
+        if job is None:
+            return JSONResponse({"error": "no such job"}, 404)
+        return JSONResponse(job.snapshot())
+
+    async def cancel_job(request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        if job_id not in queue.jobs:
+            return JSONResponse({"error": "no such job"}, 404)
+        return JSONResponse({"cancelled": queue.cancel(job_id)})
+
+    def page(name: str) -> Route:
+        async def serve(request: Request) -> Response:
+            return HTMLResponse(_page(name), headers={"Cache-Control": "no-cache"})
+        return Route("/" if name == "index.html" else "/" + name.removesuffix(".html"), serve)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await queue.start()
+        yield
+        await queue.stop()
+        for gateway in gateways:
+            await gateway.shutdown()
+
+    routes = [
+        page("index.html"), page("compare.html"), page("chat.html"),
+        Route("/jobs", start_job, methods=["POST"]),
+        Route("/jobs/{job_id}", get_job, methods=["GET"]),
+        Route("/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
+        Route("/health", lambda request: JSONResponse({"ok": True, "backplane": "in-process"})),
+        jobs_gateway.route("/hubs/jobs"),
+        echo_gateway.route("/hubs/echo"),
+        chat_gateway.route("/hubs/chat"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.queue = queue
+    app.state.gateways = gateways
+    return app

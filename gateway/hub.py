@@ -1,0 +1,235 @@
+"""Hubs: server methods clients invoke by name, and ``clients`` to call them back.
+
+A Hub subclass's public ``async`` methods are its methods. A client's target matches the method's
+name, or its snake_case form (``EchoPush`` calls ``echo_push``). A hub instance is made per call, with
+``context``, ``clients`` and ``groups`` set, as in SignalR.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .backplane import Backplane, Target
+from .connection import ServerConnection
+from .protocol import Received
+from .protocol.hubjson import encode_invocation
+from .protocol.messages import Close, Completion, Invocation, StreamInvocation
+
+log = logging.getLogger("gateway")
+
+Publish = Callable[[Target, str], Awaitable[None]]
+
+
+class HubError(Exception):
+    """Raise from a hub method: its message reaches the client as the invocation's error."""
+
+
+class ClientProxy:
+    """Calls a client method on every connection a target names."""
+
+    __slots__ = ("_publish", "_target")
+
+    def __init__(self, publish: Publish, target: Target) -> None:
+        self._publish = publish
+        self._target = target
+
+    async def send(self, method: str, *args: Any) -> None:
+        """Invoke ``method(*args)`` on the clients; the record is encoded once for all of them."""
+        await self._publish(self._target, encode_invocation(method, list(args)))
+
+
+class HubClients:
+    """``all``, ``group``, ``client`` and ``user`` targets; usable from outside any hub."""
+
+    __slots__ = ("_publish",)
+
+    def __init__(self, publish: Publish) -> None:
+        self._publish = publish
+
+    @property
+    def all(self) -> ClientProxy:
+        return ClientProxy(self._publish, Target("all"))
+
+    def all_except(self, *connection_ids: str) -> ClientProxy:
+        return ClientProxy(self._publish, Target("all", (), connection_ids))
+
+    def group(self, name: str) -> ClientProxy:
+        return ClientProxy(self._publish, Target("group", (name,)))
+
+    def groups(self, *names: str) -> ClientProxy:
+        return ClientProxy(self._publish, Target("group", names))
+
+    def group_except(self, name: str, *connection_ids: str) -> ClientProxy:
+        return ClientProxy(self._publish, Target("group", (name,), connection_ids))
+
+    def client(self, connection_id: str) -> ClientProxy:
+        return ClientProxy(self._publish, Target("connection", (connection_id,)))
+
+    def clients(self, *connection_ids: str) -> ClientProxy:
+        return ClientProxy(self._publish, Target("connection", connection_ids))
+
+    def user(self, user_id: str) -> ClientProxy:
+        return ClientProxy(self._publish, Target("user", (user_id,)))
+
+    def users(self, *user_ids: str) -> ClientProxy:
+        return ClientProxy(self._publish, Target("user", user_ids))
+
+
+class HubCallerClients(HubClients):
+    """HubClients plus the targets relative to the calling connection."""
+
+    __slots__ = ("_caller",)
+
+    def __init__(self, publish: Publish, caller: str) -> None:
+        super().__init__(publish)
+        self._caller = caller
+
+    @property
+    def caller(self) -> ClientProxy:
+        return self.client(self._caller)
+
+    @property
+    def others(self) -> ClientProxy:
+        return self.all_except(self._caller)
+
+    def others_in_group(self, name: str) -> ClientProxy:
+        return self.group_except(name, self._caller)
+
+
+class Groups:
+    """Adds connections to groups and removes them, on whichever process holds them."""
+
+    __slots__ = ("_backplane", "_hub")
+
+    def __init__(self, backplane: Backplane, hub: str) -> None:
+        self._backplane = backplane
+        self._hub = hub
+
+    async def add(self, connection_id: str, group: str) -> None:
+        await self._backplane.group_add(self._hub, connection_id, group)
+
+    async def remove(self, connection_id: str, group: str) -> None:
+        await self._backplane.group_remove(self._hub, connection_id, group)
+
+
+class HubCallerContext:
+    """Who is calling: the connection id, the user (from the auth hook) and per-connection items."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: ServerConnection) -> None:
+        self._conn = conn
+
+    @property
+    def connection_id(self) -> str:
+        return self._conn.id
+
+    @property
+    def user(self) -> str | None:
+        return self._conn.user
+
+    @property
+    def items(self) -> dict[str, Any]:
+        return self._conn.items
+
+    def abort(self, error: str | None = None) -> None:
+        """Close the calling connection."""
+        self._conn.close(error)
+
+
+class Hub:
+    """Subclass this; public async methods become callable by clients."""
+
+    context: HubCallerContext
+    clients: HubCallerClients
+    groups: Groups
+
+    async def on_connected(self) -> None:
+        """Called once a connection's handshake completes."""
+
+    async def on_disconnected(self, error: str | None) -> None:
+        """Called once a connection has closed."""
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def hub_methods(hub: type[Hub]) -> dict[str, Callable[..., Awaitable[Any]]]:
+    """The callable methods of a hub class, by name."""
+    base = set(dir(Hub))
+    return {
+        name: member for name, member in inspect.getmembers(hub, inspect.iscoroutinefunction)
+        if not name.startswith("_") and name not in base
+    }
+
+
+class HubDispatcher:
+    """Runs the hub for one connection's messages: invocations, lifecycle, and errors."""
+
+    def __init__(self, hub: type[Hub], name: str, backplane: Backplane, publish: Publish) -> None:
+        self.hub = hub
+        self.methods = hub_methods(hub)
+        self.groups = Groups(backplane, name)
+        self._publish = publish
+
+    def _instance(self, conn: ServerConnection) -> Hub:
+        hub = self.hub()
+        hub.context = HubCallerContext(conn)
+        hub.clients = HubCallerClients(self._publish, conn.id)
+        hub.groups = self.groups
+        return hub
+
+    async def __call__(self, conn: ServerConnection, received: Received) -> None:
+        if received.handshake:
+            log.info("connection %s: handshake done on %s", conn.id, conn.stream)
+            await self._lifecycle(conn, "on_connected")
+        for message in received.messages:
+            if isinstance(message, Invocation):
+                await self._invoke(conn, message)
+            elif isinstance(message, StreamInvocation):
+                conn.push_message(Completion(message.invocation_id, error="Streaming methods are not supported."))
+            elif isinstance(message, Close):
+                log.info("connection %s: the client closed it", conn.id)
+                conn.close(None)
+
+    async def _invoke(self, conn: ServerConnection, message: Invocation) -> None:
+        method = self.methods.get(message.target) or self.methods.get(_snake(message.target))
+        reply = message.invocation_id
+        if method is None:
+            log.info("connection %s: unknown method %r", conn.id, message.target)
+            if reply is not None:
+                conn.push_message(Completion(reply, error=f"Unknown hub method '{message.target}'"))
+            return
+        try:
+            result = await method(self._instance(conn), *message.arguments)
+        except HubError as exc:
+            if reply is not None:
+                conn.push_message(Completion(reply, error=str(exc)))
+            return
+        except TypeError as exc:
+            log.info("connection %s: bad call of %r: %s", conn.id, message.target, exc)
+            if reply is not None:
+                conn.push_message(Completion(reply, error=f"Failed to invoke '{message.target}': wrong arguments."))
+            return
+        except Exception:
+            log.exception("connection %s: hub method %r failed", conn.id, message.target)
+            if reply is not None:
+                error = f"An unexpected error occurred invoking '{message.target}' on the server."
+                conn.push_message(Completion(reply, error=error))
+            return
+        if reply is not None:
+            conn.push_message(Completion(reply, result=result, has_result=True))
+
+    async def _lifecycle(self, conn: ServerConnection, name: str, *args: Any) -> None:
+        try:
+            await getattr(self._instance(conn), name)(*args)
+        except Exception:
+            log.exception("connection %s: %s failed", conn.id, name)
+
+    async def disconnected(self, conn: ServerConnection, error: str | None) -> None:
+        await self._lifecycle(conn, "on_disconnected", error)

@@ -1,0 +1,89 @@
+"""This process's connections of one hub, indexed by token, id, group and user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from .backplane import Target
+from .connection import ServerConnection
+
+
+class Registry:
+    """Looks connections up and delivers records to the local ones a target names."""
+
+    def __init__(self, max_groups_per_connection: int = 100) -> None:
+        self.by_token: dict[str, ServerConnection] = {}
+        self.by_id: dict[str, ServerConnection] = {}
+        self.groups: dict[str, set[str]] = {}
+        self.users: dict[str, set[str]] = {}
+        self.max_groups = max_groups_per_connection
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def __iter__(self) -> Iterator[ServerConnection]:
+        return iter(list(self.by_id.values()))
+
+    def add(self, conn: ServerConnection) -> None:
+        self.by_token[conn.token] = conn
+        self.by_id[conn.id] = conn
+        if conn.user is not None:
+            self.users.setdefault(conn.user, set()).add(conn.id)
+
+    def remove(self, conn: ServerConnection) -> None:
+        self.by_token.pop(conn.token, None)
+        self.by_id.pop(conn.id, None)
+        for group in conn.groups:
+            self._discard(self.groups, group, conn.id)
+        conn.groups.clear()
+        if conn.user is not None:
+            self._discard(self.users, conn.user, conn.id)
+
+    @staticmethod
+    def _discard(index: dict[str, set[str]], key: str, connection_id: str) -> None:
+        members = index.get(key)
+        if members is not None:
+            members.discard(connection_id)
+            if not members:
+                del index[key]
+
+    def group_add(self, connection_id: str, group: str) -> bool:
+        conn = self.by_id.get(connection_id)
+        if conn is None:
+            return False
+        if group not in conn.groups and len(conn.groups) >= self.max_groups:
+            raise ValueError(f"a connection may join at most {self.max_groups} groups")
+        conn.groups.add(group)
+        self.groups.setdefault(group, set()).add(connection_id)
+        return True
+
+    def group_remove(self, connection_id: str, group: str) -> bool:
+        conn = self.by_id.get(connection_id)
+        if conn is None:
+            return False
+        conn.groups.discard(group)
+        self._discard(self.groups, group, connection_id)
+        return True
+
+    def _ids(self, target: Target) -> Iterable[str]:
+        if target.kind == "all":
+            return list(self.by_id)
+        index = self.groups if target.kind == "group" else self.users if target.kind == "user" else None
+        if index is None:
+            return target.names
+        if len(target.names) == 1:
+            return list(index.get(target.names[0], ()))
+        return set().union(*(index.get(name, ()) for name in target.names))
+
+    def deliver(self, target: Target, record: str) -> int:
+        """Push ``record`` to every local connection ``target`` names; returns how many."""
+        count = 0
+        exclude = target.exclude
+        for connection_id in self._ids(target):
+            if exclude and connection_id in exclude:
+                continue
+            conn = self.by_id.get(connection_id)
+            if conn is not None:
+                conn.push(record)
+                count += 1
+        return count

@@ -1,0 +1,94 @@
+"""What every transport shares: the interface, claiming a connection, and the output pump."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+from ..asgi import Receive, Request, Send
+from ..connection import ServerConnection
+from ..protocol import State
+
+log = logging.getLogger("gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """What transports need from the gateway's configuration."""
+
+    poll_timeout: float = 20.0
+    origin_allowed: Callable[[Request, str], bool] = field(default=lambda request, origin: False)
+
+
+class Transport(Protocol):
+    """One way of carrying a connection's records.
+
+    ``persistent`` transports hold one stream for the connection's life: they get keep-alive pings,
+    and their stream ending ends the connection unless it negotiated stateful reconnect. A
+    non-persistent transport (long polling) comes and goes, and a new request supersedes a held one.
+    """
+
+    name: ClassVar[str]
+    persistent: ClassVar[bool]
+
+    def __init__(self, options: TransportOptions) -> None: ...
+
+    def accepts(self, request: Request) -> bool:
+        """Whether a GET (or WebSocket) on the base URL is for this transport."""
+        ...
+
+    async def serve(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
+        """Serve one stream of ``conn`` (the app has looked the connection up)."""
+        ...
+
+
+def claim(conn: ServerConnection, transport: Transport, *, resume: bool) -> int | None:
+    """Attach a stream of ``transport`` to ``conn``; None when another stream holds it (409)."""
+    core = conn.core
+    if core.attached:
+        supersede = conn.stream == transport.name and not transport.persistent
+        if not supersede and not (core.stateful and core.handshaken):
+            return None
+        log.info("connection %s: %s stream replaces the %s stream", conn.id, transport.name, conn.stream)
+    generation = core.attach(conn.now(), pings=transport.persistent, resume=resume)
+    conn.stream = transport.name
+    conn.wake.set()
+    return generation
+
+
+def release(conn: ServerConnection, generation: int, transport: Transport) -> None:
+    """The stream of ``generation`` ended; a dropped persistent stream may end the connection."""
+    if not conn.core.detach(generation, conn.now()):
+        return
+    conn.stream = None
+    if transport.persistent and not conn.core.stateful and conn.core.state is not State.CLOSED:
+        log.info("connection %s: %s stream ended", conn.id, transport.name)
+        conn.close()
+
+
+async def pump(
+    conn: ServerConnection, generation: int, write: Callable[[str], Awaitable[None]], until: asyncio.Future[None],
+) -> None:
+    """Write the connection's output until it closes, a newer stream replaces this one, or ``until`` is done."""
+    core = conn.core
+    while core.generation == generation:
+        if core.has_output:
+            await write(core.take(conn.now()))
+            continue
+        if core.state is State.CLOSED or until.done():
+            return
+        conn.wake.clear()
+        waiter = asyncio.ensure_future(conn.wake.wait())
+        await asyncio.wait((waiter, until), return_when=asyncio.FIRST_COMPLETED)
+        if not waiter.done():
+            waiter.cancel()
+
+
+async def cancel(task: asyncio.Future[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

@@ -1,0 +1,64 @@
+"""LongPolling: each GET is held until data arrives or the poll timeout passes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from ..asgi import STREAM_HEADERS, Receive, Request, Send, respond, respond_error, wait_disconnect
+from ..connection import ServerConnection
+from ..protocol import State
+from .base import TransportOptions, cancel, claim, release
+
+
+class LongPollingTransport:
+    name: ClassVar[str] = "LongPolling"
+    persistent: ClassVar[bool] = False
+
+    def __init__(self, options: TransportOptions) -> None:
+        self.options = options
+
+    def accepts(self, request: Request) -> bool:
+        return bool(request.scope["type"] == "http")
+
+    async def serve(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
+        core = conn.core
+        if core.generation == 0:  # the first poll answers at once: clients wait for it before the handshake
+            release(conn, core.attach(conn.now(), pings=False), self)
+            await respond(send, 200, b"", headers=STREAM_HEADERS)
+            return
+        generation = claim(conn, self, resume=request.query.get("resume") == "1")
+        if generation is None:
+            await respond_error(send, 409, "another stream is already open for this connection")
+            return
+        gone = asyncio.ensure_future(wait_disconnect(receive))
+        try:
+            status, body = await self._hold(conn, generation, gone)
+        finally:
+            await cancel(gone)
+            release(conn, generation, self)
+        if status:
+            await respond(send, status, body, headers=STREAM_HEADERS)
+
+    async def _hold(self, conn: ServerConnection, generation: int, gone: asyncio.Future[None]) -> tuple[int, bytes]:
+        """(status, body) to answer with; status 0 when the client has gone (nothing is taken then)."""
+        core = conn.core
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.poll_timeout
+        while True:
+            if core.generation != generation:
+                return 204, b""
+            if core.has_output:
+                return 200, core.take(conn.now()).encode()
+            if core.state is State.CLOSED:
+                return 204, b""
+            if gone.done():
+                return 0, b""
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return 200, b""
+            conn.wake.clear()
+            waiter = asyncio.ensure_future(conn.wake.wait())
+            await asyncio.wait((waiter, gone), timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.done():
+                waiter.cancel()

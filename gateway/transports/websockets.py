@@ -1,0 +1,67 @@
+"""WebSockets: one full-duplex stream; text frames carry one or more records."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import ClassVar
+
+from ..asgi import Receive, Request, Send, reject_websocket
+from ..connection import ServerConnection
+from ..protocol import ProtocolError
+from .base import TransportOptions, cancel, claim, pump, release
+
+log = logging.getLogger("gateway")
+
+
+class WebSocketsTransport:
+    name: ClassVar[str] = "WebSockets"
+    persistent: ClassVar[bool] = True
+
+    def __init__(self, options: TransportOptions) -> None:
+        self.options = options
+
+    def accepts(self, request: Request) -> bool:
+        return bool(request.scope["type"] == "websocket")
+
+    async def serve(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        generation = claim(conn, self, resume=conn.core.handshaken)
+        if generation is None:
+            await reject_websocket(request.scope, send, 409, "another stream is already open for this connection")
+            return
+        await send({"type": "websocket.accept"})
+        reader = asyncio.ensure_future(self._read(conn, receive))
+
+        async def write(text: str) -> None:
+            await send({"type": "websocket.send", "text": text})
+
+        try:
+            await pump(conn, generation, write, reader)
+        except Exception as exc:  # the socket failed under us
+            log.info("connection %s: websocket write failed: %r", conn.id, exc)
+        finally:
+            done = reader.done()
+            await cancel(reader)
+            release(conn, generation, self)
+            if not done:
+                with contextlib.suppress(Exception):
+                    await send({"type": "websocket.close", "code": 1000})
+
+    async def _read(self, conn: ServerConnection, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                conn.close("binary frames are not supported; use the Text transfer format")
+                return
+            try:
+                await conn.receive(text)
+            except ProtocolError as exc:
+                log.warning("connection %s closed: %s", conn.id, exc.message)
+                conn.close(exc.message)
+                return
