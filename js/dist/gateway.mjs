@@ -1,0 +1,922 @@
+/*! gateway browser client | MIT */
+
+// src/transports/base.js
+var noop = () => {
+};
+function failure(message, status) {
+  const error = new Error(message);
+  if (status) error.status = status;
+  return error;
+}
+var Transport = class {
+  constructor(env, options) {
+    this.env = env;
+    this.options = options;
+    this.onreceive = noop;
+    this.onclose = noop;
+    this.stopped = false;
+  }
+  stop() {
+    if (this.stopped) return;
+    this.stopped = true;
+    this._end();
+  }
+  _closed(error) {
+    if (this.stopped) return;
+    this.stop();
+    this.onclose(error);
+  }
+};
+Transport.resumeQuery = "";
+
+// src/transports/websockets.js
+var WebSockets = class extends Transport {
+  static supported(env) {
+    return Boolean(env.WebSocket);
+  }
+  connect(url) {
+    return new Promise((resolve, reject) => {
+      const socket = this.socket = new this.env.WebSocket(url.replace(/^http/, "ws"));
+      let open = false;
+      socket.onopen = () => {
+        open = true;
+        resolve();
+      };
+      socket.onmessage = (event) => typeof event.data === "string" && this.onreceive(event.data);
+      socket.onclose = (event) => {
+        const error = failure(`${event.code}${event.reason ? " " + event.reason : ""}`);
+        open ? this._closed(error) : (this.stop(), reject(error));
+      };
+    });
+  }
+  send(data) {
+    this.socket.send(data);
+  }
+  _end() {
+    const socket = this.socket;
+    if (!socket) return;
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    socket.close();
+  }
+};
+WebSockets.transportName = "WebSockets";
+
+// src/transports/poster.js
+var RETRY_MS = 100;
+var fetchInit = (options, method, body) => ({
+  method,
+  body,
+  cache: "no-store",
+  credentials: options.withCredentials ? "include" : "same-origin"
+});
+var Poster = class {
+  constructor(env, options, url, onerror) {
+    this.env = env;
+    this.options = options;
+    this.url = url;
+    this.onerror = onerror;
+    this.queue = [];
+    this.busy = false;
+    this.stopped = false;
+  }
+  send(data) {
+    this.queue.push(data);
+    if (!this.busy) this._flush();
+  }
+  stop() {
+    this.stopped = true;
+    this.queue = [];
+  }
+  async _flush() {
+    this.busy = true;
+    let body = "";
+    while (!this.stopped && (body || this.queue.length)) {
+      body = body || this.queue.splice(0).join("");
+      const status = await this._post(body);
+      if (status === 409) await new Promise((resolve) => this.env.setTimeout(resolve, RETRY_MS));
+      else if (status) return this._fail(status);
+      else body = "";
+    }
+    this.busy = false;
+  }
+  /** Resolves 0 on success, else the HTTP status, or -1 for a network error. */
+  async _post(body) {
+    try {
+      const response = await this.env.fetch(this.url, fetchInit(this.options, "POST", body));
+      return response.ok ? 0 : response.status;
+    } catch (e) {
+      return -1;
+    }
+  }
+  _fail(status) {
+    this.busy = false;
+    if (this.stopped) return;
+    this.stop();
+    this.onerror(status < 0 ? failure("POST failed: network error") : failure(`POST failed: HTTP ${status}`, status));
+  }
+};
+
+// src/transports/sse.js
+var ServerSentEvents = class extends Transport {
+  static supported(env) {
+    return Boolean(env.EventSource && env.fetch);
+  }
+  connect(url) {
+    this.poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    return new Promise((resolve, reject) => {
+      const source = this.source = new this.env.EventSource(url, { withCredentials: Boolean(this.options.withCredentials) });
+      let open = false;
+      source.onopen = () => {
+        open = true;
+        resolve();
+      };
+      source.onmessage = (event) => this.onreceive(event.data);
+      source.onerror = () => {
+        const error = failure("EventSource error");
+        open ? this._closed(error) : (this.stop(), reject(error));
+      };
+    });
+  }
+  send(data) {
+    this.poster.send(data);
+  }
+  _end() {
+    this.poster?.stop();
+    const source = this.source;
+    if (!source) return;
+    source.onopen = source.onmessage = source.onerror = null;
+    source.close();
+  }
+};
+ServerSentEvents.transportName = "ServerSentEvents";
+
+// src/transports/foreverframe.js
+var frameId = () => "f" + Math.random().toString(36).slice(2, 12);
+var ForeverFrame = class extends Transport {
+  static supported(env) {
+    return Boolean(env.document && env.window && env.window.postMessage && env.location && env.fetch);
+  }
+  async connect(url) {
+    const { document, window, location } = this.env;
+    this.poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    this.origin = new URL(url).origin;
+    this.id = frameId();
+    this.listener = (event) => this._message(event);
+    window.addEventListener("message", this.listener);
+    await loaded(document, window);
+    if (this.stopped) return;
+    const frame = this.frame = document.createElement("iframe");
+    frame.hidden = true;
+    frame.src = `${url}&transport=ForeverFrame&origin=${encodeURIComponent(location.origin)}&frame=${this.id}`;
+    document.body.appendChild(frame);
+  }
+  send(data) {
+    this.poster.send(data);
+  }
+  _message(event) {
+    const data = event.data;
+    const ours = this.frame && event.source === this.frame.contentWindow && event.origin === this.origin;
+    if (!ours || !data || data.gw !== this.id) return;
+    if (data.d === null) this._closed(failure("end of stream"));
+    else if (typeof data.d === "string") this.onreceive(data.d);
+  }
+  _end() {
+    this.poster?.stop();
+    this.env.window.removeEventListener("message", this.listener);
+    const frame = this.frame;
+    this.frame = null;
+    if (frame) {
+      frame.src = "about:blank";
+      frame.remove();
+    }
+  }
+};
+ForeverFrame.transportName = "ForeverFrame";
+function loaded(document, window) {
+  if (document.readyState === "complete") return Promise.resolve();
+  return new Promise((resolve) => window.addEventListener("load", resolve, { once: true }));
+}
+
+// src/transports/longpolling.js
+var RESUME = "&resume=1";
+var LongPolling = class extends Transport {
+  static supported(env) {
+    return Boolean(env.fetch);
+  }
+  /** The first poll answers at once (200 empty, or the replay on a resume); then the loop starts. */
+  async connect(url) {
+    this.url = url.replace(RESUME, "");
+    this.poster = new Poster(this.env, this.options, this.url, (error) => this._closed(error));
+    const body = await this._poll(url);
+    if (body === null) throw failure("HTTP 204");
+    Promise.resolve().then(() => this._loop(body));
+  }
+  send(data) {
+    this.poster.send(data);
+  }
+  async _loop(body) {
+    while (!this.stopped) {
+      this.onreceive(body);
+      try {
+        body = await this._poll(this.url);
+      } catch (error) {
+        return this._closed(error);
+      }
+      if (body === null) return this._closed(failure("HTTP 204"));
+    }
+  }
+  /** Resolves the body of a 200, or null for a 204; rejects with the status or network failure. */
+  async _poll(url) {
+    this.abort = new AbortController();
+    let response, body;
+    try {
+      response = await this.env.fetch(url, { ...fetchInit(this.options, "GET"), signal: this.abort.signal });
+      body = await response.text();
+    } catch (e) {
+      throw failure("poll failed: network error");
+    }
+    if (response.status === 204) return null;
+    if (response.status !== 200) throw failure(`HTTP ${response.status}`, response.status);
+    return body;
+  }
+  _end() {
+    this.poster?.stop();
+    this.abort?.abort();
+  }
+};
+LongPolling.transportName = "LongPolling";
+LongPolling.resumeQuery = RESUME;
+
+// src/transports/index.js
+var TRANSPORTS = [WebSockets, ServerSentEvents, ForeverFrame, LongPolling];
+
+// src/protocol.js
+var RS = "";
+var MessageType = {
+  Invocation: 1,
+  StreamItem: 2,
+  Completion: 3,
+  StreamInvocation: 4,
+  CancelInvocation: 5,
+  Ping: 6,
+  Close: 7,
+  Ack: 8,
+  Sequence: 9
+};
+var write = (message) => JSON.stringify(message) + RS;
+var HANDSHAKE = write({ protocol: "json", version: 1 });
+var PING = write({ type: MessageType.Ping });
+var isTrackable = (message) => message.type >= 1 && message.type <= 5;
+var RecordSplitter = class {
+  constructor() {
+    this.rest = "";
+  }
+  push(text) {
+    const parts = (this.rest + text).split(RS);
+    this.rest = parts.pop();
+    return parts.filter(Boolean);
+  }
+};
+function parse(record) {
+  let message;
+  try {
+    message = JSON.parse(record);
+  } catch (e) {
+    message = null;
+  }
+  if (!message || typeof message !== "object") throw new Error(`invalid record: ${record.slice(0, 80)}`);
+  return message;
+}
+
+// src/connection.js
+var noop2 = () => {
+};
+var withQuery = (url, query) => url + (url.includes("?") ? "&" : "?") + query;
+function negotiateUrl(url) {
+  const u = new URL(url);
+  u.pathname = u.pathname.replace(/\/?$/, "/negotiate");
+  return withQuery(u.href, "negotiateVersion=1&useStatefulReconnect=true");
+}
+var Connection = class {
+  /**
+   * @param {string} url the hub's base URL, absolute or relative to `env.location`
+   * @param {object} options `env`, `transports`, `withCredentials`, `startTimeout`,
+   *   `keepAliveInterval`, `serverTimeout` (all filled in by HubConnection)
+   */
+  constructor(url, options) {
+    this.options = options;
+    this.env = options.env;
+    this.url = new URL(url, this.env.location?.href).href;
+    this.onattempt = this.onmessage = this.ondrop = noop2;
+    this.attempts = [];
+    this.plan = [];
+    this.index = 0;
+    this.epoch = 0;
+    this.queue = [];
+    this.live = false;
+    this.transport = this.token = this.connectionId = null;
+    this.stateful = false;
+  }
+  /** Negotiates and connects over the first transport that confirms the handshake. */
+  async start() {
+    const epoch = this._begin();
+    this._delete();
+    let negotiation;
+    try {
+      negotiation = await this._negotiate(epoch);
+    } catch (error) {
+      this._check(epoch);
+      throw failure(`Unable to connect: negotiate failed (${error.message})`);
+    }
+    this.plan = this._plan(negotiation.availableTransports || []);
+    for (let i = 0; i < this.plan.length; i++) {
+      const { name, T, skip } = this.plan[i];
+      if (skip) {
+        this._record(name, "skipped", skip, null, false);
+        continue;
+      }
+      try {
+        this._use(negotiation || await this._negotiate(epoch));
+      } catch (error2) {
+        this._check(epoch);
+        this._record(name, "failed", `negotiate failed: ${error2.message}`, null, false);
+        if (error2.hard) break;
+        continue;
+      }
+      negotiation = null;
+      const error = await this._try(i, T, false, epoch);
+      if (!error) return;
+      this._delete();
+      if (error.hard) break;
+    }
+    throw this._error("connect");
+  }
+  /** Resumes the current token, trying the transport in use first, then the ones after it. */
+  async resume() {
+    const epoch = this._begin();
+    for (let i = this.index; i < this.plan.length; i++) {
+      const { name, T, skip } = this.plan[i];
+      if (skip) {
+        this._record(name, "skipped", skip, null, true);
+        continue;
+      }
+      const error = await this._try(i, T, true, epoch);
+      if (!error) return;
+      const status = error.status || await this._probe();
+      this._check(epoch);
+      if (status === 404) throw Object.assign(this._error("resume"), { gone: true });
+    }
+    throw this._error("resume");
+  }
+  /** Writes records on the live transport (dropped silently while there is none). */
+  send(records) {
+    if (!this.transport) return;
+    this.transport.send(records);
+    this._arm("pingTimer", this.options.keepAliveInterval, () => this.send(PING));
+  }
+  /** Starts handing queued and new messages to `onmessage`. */
+  deliver() {
+    this.live = true;
+    while (this.live && this.queue.length) this.onmessage(this.queue.shift());
+  }
+  /** Abandons any attempt, closes the transport and DELETEs the token. */
+  stop() {
+    this._begin();
+    this._delete();
+    this.connectionId = null;
+  }
+  /** Reports the live transport as dropped (used for a server Close message that allows reconnect). */
+  drop(error) {
+    if (!this.transport) return;
+    this._release();
+    this.ondrop(error);
+  }
+  // A new generation: whatever an older start or resume was doing is abandoned.
+  _begin() {
+    this.abort?.(failure("stopped"));
+    this._release();
+    this.attempts = [];
+    this.queue = [];
+    return ++this.epoch;
+  }
+  _check(epoch) {
+    if (epoch !== this.epoch) throw failure("The connection was stopped.");
+  }
+  async _negotiate(epoch) {
+    const { env, options } = this;
+    let response;
+    try {
+      response = await env.fetch(negotiateUrl(this.url), fetchInit(options, "POST"));
+    } catch (e) {
+      throw failure("network error");
+    }
+    this._check(epoch);
+    if (!response.ok) throw failure(`HTTP ${response.status}`, response.status);
+    const body = await response.json();
+    this._check(epoch);
+    if (body.error) throw Object.assign(failure(body.error), { hard: true });
+    return body;
+  }
+  _use(negotiation) {
+    this.connectionId = negotiation.connectionId;
+    this.token = negotiation.connectionToken || negotiation.connectionId;
+    this.stateful = Boolean(negotiation.useStatefulReconnect);
+  }
+  // The server's order, or the `transports` option's order restricted to what the server offers.
+  _plan(available) {
+    const offered = new Map(available.map((entry) => [entry.transport, entry]));
+    const names = this.options.transports || available.map((entry) => entry.transport);
+    return names.map((name) => {
+      const T = TRANSPORTS.find((candidate) => candidate.transportName === name);
+      const offer = offered.get(name);
+      let skip = "";
+      if (!offer) skip = "not offered by the server";
+      else if (!T) skip = "unknown to this client";
+      else if (!(offer.transferFormats || ["Text"]).includes("Text")) skip = "no Text transfer format";
+      else if (!T.supported(this.env)) skip = "not supported here";
+      return { name, T, skip };
+    });
+  }
+  // One attempt, recorded. Resolves null when confirmed, else the error; throws when abandoned.
+  async _try(index, T, resume, epoch) {
+    const started = this.env.now();
+    const name = T.transportName;
+    try {
+      await this._attempt(T, resume);
+    } catch (error) {
+      this._check(epoch);
+      this._record(name, "failed", error.message, started, resume);
+      return error;
+    }
+    this.index = index;
+    this._record(name, "connected", "", started, resume);
+    return null;
+  }
+  _record(transport, outcome, reason, started, resume) {
+    const ms = started === null ? 0 : this.env.now() - started;
+    const attempt = { transport, outcome, reason, ms, resume };
+    this.attempts.push(attempt);
+    this.onattempt(attempt);
+    return attempt;
+  }
+  _error(verb) {
+    const list = this.attempts.map((a) => `${a.transport} ${a.outcome} (${a.reason})`).join("; ");
+    return Object.assign(failure(`Unable to ${verb}: ${list || "no transport to try"}`), {
+      attempts: this.attempts.slice()
+    });
+  }
+  // Opens T on the token and waits for the confirming record: the handshake response, or on a
+  // resume the server's Sequence message.
+  _attempt(T, resume) {
+    const { env, options } = this;
+    const what = resume ? "Sequence" : "handshake";
+    const transport = new T(env, options);
+    const splitter = new RecordSplitter();
+    const url = withQuery(this.url, `id=${encodeURIComponent(this.token)}`) + (resume ? T.resumeQuery : "");
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const fail = (error) => {
+        if (done) return;
+        done = true;
+        env.clearTimeout(timer);
+        this.abort = null;
+        transport.stop();
+        reject(error);
+      };
+      const timer = env.setTimeout(
+        () => fail(failure(`no ${what} within ${options.startTimeout} ms`)),
+        options.startTimeout
+      );
+      const closed = (error) => fail(failure(`closed before ${what}: ${error.message}`, error.status));
+      const confirm = (record) => {
+        const message = parse(record);
+        if (resume && message.type !== MessageType.Sequence) return;
+        if (!resume && message.error) throw Object.assign(failure(`handshake rejected: ${message.error}`), { hard: true });
+        if (!resume && message.type) throw failure(`message before handshake: ${record.slice(0, 40)}`);
+        done = true;
+        env.clearTimeout(timer);
+        this.abort = null;
+        handle = (next) => this._queue(parse(next));
+        if (resume) this.queue.push(message);
+        this._adopt(transport);
+        resolve();
+      };
+      let handle = confirm;
+      this.abort = fail;
+      transport.onclose = closed;
+      transport.onreceive = (text) => {
+        if (this.transport === transport) this._heard();
+        try {
+          for (const record of splitter.push(text)) handle(record);
+        } catch (error) {
+          this.transport === transport ? this.drop(error) : fail(error);
+        }
+      };
+      transport.connect(url).then(() => resume || done || transport.send(HANDSHAKE)).catch(closed);
+    });
+  }
+  _queue(message) {
+    this.queue.push(message);
+    if (this.live) this.deliver();
+  }
+  _adopt(transport) {
+    this.transport = transport;
+    this.transportName = transport.constructor.transportName;
+    transport.onclose = (error) => this.drop(error);
+    this._heard();
+    this._arm("pingTimer", this.options.keepAliveInterval, () => this.send(PING));
+  }
+  // Something came from the server: push the server timeout back.
+  _heard() {
+    const ms = this.options.serverTimeout;
+    this._arm("serverTimer", ms, () => this.drop(failure(`server timeout: nothing received for ${ms} ms`)));
+  }
+  _arm(name, ms, fn) {
+    this.env.clearTimeout(this[name]);
+    this[name] = this.env.setTimeout(fn, ms);
+  }
+  _release() {
+    this.env.clearTimeout(this.pingTimer);
+    this.env.clearTimeout(this.serverTimer);
+    this.live = false;
+    const transport = this.transport;
+    this.transport = null;
+    transport?.stop();
+  }
+  _delete() {
+    if (!this.token) return;
+    const url = withQuery(this.url, `id=${encodeURIComponent(this.token)}`);
+    this.token = null;
+    this.env.fetch(url, fetchInit(this.options, "DELETE")).catch(noop2);
+  }
+  // Asks whether the token still lives, with a harmless Ping POST: resolves its status (0 on failure).
+  async _probe() {
+    try {
+      const url = withQuery(this.url, `id=${encodeURIComponent(this.token)}`);
+      return (await this.env.fetch(url, fetchInit(this.options, "POST", PING))).status;
+    } catch (e) {
+      return 0;
+    }
+  }
+};
+
+// src/buffer.js
+var MessageBuffer = class {
+  constructor(enabled) {
+    this.enabled = enabled;
+    this.sent = 0;
+    this.unacked = [];
+    this.next = 1;
+    this.latest = 0;
+  }
+  /** Records an outgoing message. */
+  sending(message, record) {
+    if (this.enabled && isTrackable(message)) this.unacked.push([++this.sent, record]);
+  }
+  /** The peer acked every id up to `id`. */
+  ack(id) {
+    while (this.unacked.length && this.unacked[0][0] <= id) this.unacked.shift();
+  }
+  /** Returns false for a trackable message already processed. */
+  received(message) {
+    if (!this.enabled || !isTrackable(message)) return true;
+    const id = this.next++;
+    if (id <= this.latest) return false;
+    this.latest = id;
+    return true;
+  }
+  /** The peer's Sequence: its next message has id `id`. */
+  sequence(id) {
+    if (id > this.latest + 1) throw failure(`Sequence ${id} skips messages: last received was ${this.latest}`);
+    this.next = id;
+  }
+  /** The records sent on a resume: our Sequence, then every unacked record in order. */
+  replay() {
+    const first = this.unacked.length ? this.unacked[0][0] : this.sent + 1;
+    return write({ type: MessageType.Sequence, sequenceId: first }) + this.unacked.map((entry) => entry[1]).join("");
+  }
+};
+
+// src/hub.js
+var HubConnectionState = {
+  Disconnected: "Disconnected",
+  Connecting: "Connecting",
+  Connected: "Connected",
+  Reconnecting: "Reconnecting",
+  Disconnecting: "Disconnecting"
+};
+var S = HubConnectionState;
+var NEXT = {
+  Disconnected: [S.Connecting],
+  Connecting: [S.Connected, S.Disconnecting, S.Disconnected],
+  Connected: [S.Reconnecting, S.Disconnecting, S.Disconnected],
+  Reconnecting: [S.Connected, S.Disconnecting, S.Disconnected],
+  Disconnecting: [S.Disconnected]
+};
+var DEFAULTS = {
+  transports: null,
+  withCredentials: false,
+  startTimeout: 5e3,
+  keepAliveInterval: 15e3,
+  serverTimeout: 3e4,
+  reconnectDelays: [0, 2e3, 1e4, 3e4],
+  ackDelay: 1e3
+};
+function globalEnv() {
+  const g = globalThis;
+  return {
+    WebSocket: g.WebSocket,
+    EventSource: g.EventSource,
+    fetch: g.fetch && ((...args) => g.fetch(...args)),
+    setTimeout: (fn, ms) => g.setTimeout(fn, ms),
+    clearTimeout: (id) => g.clearTimeout(id),
+    document: g.document,
+    window: g.window,
+    location: g.location,
+    now: () => Date.now()
+  };
+}
+var RECEIVE = {
+  [MessageType.Invocation]: (hub, m) => hub._invocation(m),
+  [MessageType.Completion]: (hub, m) => hub._completion(m),
+  [MessageType.Close]: (hub, m) => hub._closeMessage(m),
+  [MessageType.Ack]: (hub, m) => hub.buffer.ack(m.sequenceId),
+  [MessageType.Sequence]: (hub, m) => hub.buffer.sequence(m.sequenceId)
+};
+var HubConnection = class {
+  /**
+   * @param {string} url the hub's base URL, e.g. "/hubs/jobs"
+   * @param {object} [options] see gateway.d.ts: transports, withCredentials, startTimeout,
+   *   keepAliveInterval, serverTimeout, reconnectDelays, ackDelay, env
+   */
+  constructor(url, options = {}) {
+    const env = { ...globalEnv(), ...options.env };
+    this.options = { ...DEFAULTS, ...options, env };
+    this.env = env;
+    this.state = S.Disconnected;
+    this.attempts = [];
+    this.handlers = /* @__PURE__ */ new Map();
+    this.pending = /* @__PURE__ */ new Map();
+    this.listeners = { close: [], reconnecting: [], reconnected: [], attempt: [] };
+    this.nextId = 1;
+    this.buffer = new MessageBuffer(false);
+    const connection = this.connection = new Connection(url, this.options);
+    connection.onmessage = (message) => this._receive(message);
+    connection.ondrop = (error) => this._dropped(error);
+    connection.onattempt = (attempt) => {
+      this.attempts.push(attempt);
+      this._emit("attempt", attempt);
+    };
+  }
+  /** The name of the transport in use, or null. */
+  get transport() {
+    return this.state === S.Connected ? this.connection.transportName : null;
+  }
+  /** The public id the server gave this connection, or null. */
+  get connectionId() {
+    return this.connection.connectionId;
+  }
+  /** Registers `fn` for server calls of `name` (case-insensitive). */
+  on(name, fn) {
+    const key = name.toLowerCase();
+    this.handlers.set(key, [...this.handlers.get(key) || [], fn]);
+  }
+  /** Removes `fn`, or every handler of `name` when `fn` is omitted. */
+  off(name, fn) {
+    const key = name.toLowerCase();
+    const rest = fn ? (this.handlers.get(key) || []).filter((h) => h !== fn) : [];
+    rest.length ? this.handlers.set(key, rest) : this.handlers.delete(key);
+  }
+  /** Calls `fn(error?)` when the connection closes for good. */
+  onclose(fn) {
+    this.listeners.close.push(fn);
+  }
+  /** Calls `fn(error)` when the transport dropped and reconnecting begins. */
+  onreconnecting(fn) {
+    this.listeners.reconnecting.push(fn);
+  }
+  /** Calls `fn(connectionId)` when reconnected (same id after a resume, a new one after a restart). */
+  onreconnected(fn) {
+    this.listeners.reconnected.push(fn);
+  }
+  /** Calls `fn(attempt)` for every transport attempt: {transport, outcome, reason, ms, resume}. */
+  onattempt(fn) {
+    this.listeners.attempt.push(fn);
+  }
+  /** Connects; rejects with an error naming every attempt when no transport works. */
+  async start() {
+    if (this.state !== S.Disconnected) {
+      throw failure(`Cannot start a HubConnection that is not in the 'Disconnected' state.`);
+    }
+    this._to(S.Connecting);
+    this.attempts = [];
+    try {
+      await this.connection.start();
+    } catch (error) {
+      if (this.state === S.Connecting) this._to(S.Disconnected);
+      throw error;
+    }
+    this._opened();
+  }
+  /** Invokes a hub method; resolves with its result or rejects with its error. */
+  invoke(target, ...args) {
+    const invocationId = String(this.nextId++);
+    return new Promise((resolve, reject) => {
+      this.pending.set(invocationId, { resolve, reject });
+      this._write({ type: MessageType.Invocation, invocationId, target, arguments: args });
+    }).finally(() => this.pending.delete(invocationId));
+  }
+  /** Invokes a hub method without waiting for (or getting) a result. */
+  async send(target, ...args) {
+    this._write({ type: MessageType.Invocation, target, arguments: args });
+  }
+  /** Closes the connection; `onclose` fires if it had been connected. */
+  async stop() {
+    const was = this.state;
+    if (was === S.Disconnected || was === S.Disconnecting) return;
+    this._to(S.Disconnecting);
+    this.wake?.();
+    this.connection.stop();
+    this._close(void 0, was !== S.Connecting);
+  }
+  _to(state) {
+    if (!NEXT[this.state].includes(state)) throw failure(`can't go from ${this.state} to ${state}`);
+    this.state = state;
+  }
+  _emit(kind, value) {
+    for (const fn of this.listeners[kind].slice()) {
+      try {
+        fn.call(this, value);
+      } catch (error) {
+        this.env.setTimeout(() => {
+          throw error;
+        }, 0);
+      }
+    }
+  }
+  _write(message) {
+    if (this.state !== S.Connected) {
+      throw failure(`Cannot send data if the connection is not in the 'Connected' State.`);
+    }
+    const record = write(message);
+    this.buffer.sending(message, record);
+    this.connection.send(record);
+  }
+  // A fresh connection (after start, or after a restart when the old token was gone).
+  _opened() {
+    this.buffer = new MessageBuffer(this.connection.stateful);
+    this._to(S.Connected);
+    this._live();
+  }
+  _resumed() {
+    this._to(S.Connected);
+    this.connection.send(this.buffer.replay());
+    this._live();
+  }
+  // The transport may have dropped between its confirmation and now.
+  _live() {
+    if (this.connection.transport) this.connection.deliver();
+    else this._dropped(failure("the transport dropped while connecting"));
+  }
+  _receive(message) {
+    if (isTrackable(message) && this.buffer.enabled) this._ackSoon();
+    if (!this.buffer.received(message)) return;
+    try {
+      RECEIVE[message.type]?.(this, message);
+    } catch (error) {
+      this.connection.stop();
+      this._close(error);
+    }
+  }
+  _ackSoon() {
+    if (this.ackTimer) return;
+    this.ackTimer = this.env.setTimeout(() => {
+      this.ackTimer = null;
+      if (this.state === S.Connected) {
+        this.connection.send(write({ type: MessageType.Ack, sequenceId: this.buffer.latest }));
+      }
+    }, this.options.ackDelay);
+  }
+  _invocation({ target, arguments: args = [], invocationId }) {
+    const fns = (this.handlers.get(String(target).toLowerCase()) || []).slice();
+    let result;
+    for (const fn of fns) {
+      try {
+        result = fn.apply(this, args);
+      } catch (error) {
+        result = Promise.reject(error);
+      }
+    }
+    if (!invocationId) return;
+    if (!fns.length) result = Promise.reject(failure(`Client didn't provide a result for '${target}'.`));
+    Promise.resolve(result).then(
+      (value) => this._reply({ invocationId, result: value }),
+      (error) => this._reply({ invocationId, error: String(error?.message || error) })
+    );
+  }
+  _reply(completion) {
+    if (this.state === S.Connected) this._write({ type: MessageType.Completion, ...completion });
+  }
+  _completion({ invocationId, error, result }) {
+    const call = this.pending.get(invocationId);
+    if (!call) return;
+    error ? call.reject(failure(error)) : call.resolve(result);
+  }
+  _closeMessage({ error, allowReconnect }) {
+    const reason = failure(error ? `Server closed the connection: ${error}` : "Server closed the connection.");
+    if (allowReconnect) this.connection.drop(reason);
+    else {
+      this.connection.stop();
+      this._close(error ? reason : void 0);
+    }
+  }
+  _dropped(error) {
+    if (this.state !== S.Connected) return;
+    if (!this.options.reconnectDelays?.length) {
+      this.connection.stop();
+      this._close(error);
+      return;
+    }
+    this._reconnect(error);
+  }
+  // Resume the token after each delay; when the server says it is gone, start afresh instead.
+  async _reconnect(error) {
+    this._to(S.Reconnecting);
+    this.attempts = [];
+    this._emit("reconnecting", error);
+    let gone = !this.connection.stateful;
+    for (const delay of this.options.reconnectDelays) {
+      if (!await this._sleep(delay)) return;
+      try {
+        if (!gone) return await this._resume();
+      } catch (e) {
+        if (this.state !== S.Reconnecting) return;
+        error = e;
+        if (!e.gone) continue;
+        gone = true;
+      }
+      try {
+        return await this._restart();
+      } catch (e) {
+        if (this.state !== S.Reconnecting) return;
+        error = e;
+      }
+    }
+    this.connection.stop();
+    this._close(error);
+  }
+  async _resume() {
+    await this.connection.resume();
+    this._resumed();
+    this._emit("reconnected", this.connectionId);
+  }
+  async _restart() {
+    await this.connection.start();
+    this._cancelPending(failure("Invocation canceled: the connection was lost and started afresh."));
+    this._opened();
+    this._emit("reconnected", this.connectionId);
+  }
+  // Resolves true after `ms` unless stopped meanwhile.
+  _sleep(ms) {
+    return new Promise((resolve) => {
+      const timer = ms ? this.env.setTimeout(resolve, ms) : resolve();
+      this.wake = () => {
+        this.env.clearTimeout(timer);
+        resolve();
+      };
+    }).then(() => {
+      this.wake = null;
+      return this.state === S.Reconnecting;
+    });
+  }
+  _cancelPending(error) {
+    for (const call of this.pending.values()) call.reject(error);
+    this.pending.clear();
+  }
+  _close(error, notify = true) {
+    this.env.clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    this._cancelPending(error || failure("Invocation canceled due to the underlying connection being closed."));
+    this._to(S.Disconnected);
+    if (notify) this._emit("close", error);
+  }
+};
+export {
+  Connection,
+  ForeverFrame,
+  HANDSHAKE,
+  HubConnection,
+  HubConnectionState,
+  LongPolling,
+  MessageBuffer,
+  MessageType,
+  PING,
+  RS,
+  RecordSplitter,
+  ServerSentEvents,
+  TRANSPORTS,
+  WebSockets,
+  isTrackable,
+  parse,
+  write
+};

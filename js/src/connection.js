@@ -1,0 +1,311 @@
+// Connection: negotiate, walk the transports, confirm each start by data, resume a token, keep alive.
+//
+// Theory of operation. `start()` negotiates and tries the transports in plan order. An attempt counts
+// only when the handshake response comes back through the transport within `startTimeout`; a failed
+// attempt is closed, its token DELETEd, and the next transport gets a fresh negotiate. `resume()`
+// tries the same token again from the transport in use onwards; the server's Sequence message
+// confirms it, and a 404 (the token is gone) ends it with `error.gone`. Once confirmed, the
+// transport is adopted: its messages are queued and handed to `onmessage` while `live` is set, and
+// its drop, a server silence of `serverTimeout` or an unreadable record calls `ondrop` once.
+import { TRANSPORTS } from "./transports/index.js";
+import { failure } from "./transports/base.js";
+import { fetchInit } from "./transports/poster.js";
+import { HANDSHAKE, PING, MessageType, RecordSplitter, parse } from "./protocol.js";
+
+const noop = () => {};
+
+const withQuery = (url, query) => url + (url.includes("?") ? "&" : "?") + query;
+
+function negotiateUrl(url) {
+  const u = new URL(url);
+  u.pathname = u.pathname.replace(/\/?$/, "/negotiate");
+  return withQuery(u.href, "negotiateVersion=1&useStatefulReconnect=true");
+}
+
+export class Connection {
+  /**
+   * @param {string} url the hub's base URL, absolute or relative to `env.location`
+   * @param {object} options `env`, `transports`, `withCredentials`, `startTimeout`,
+   *   `keepAliveInterval`, `serverTimeout` (all filled in by HubConnection)
+   */
+  constructor(url, options) {
+    this.options = options;
+    this.env = options.env;
+    this.url = new URL(url, this.env.location?.href).href;
+    this.onattempt = this.onmessage = this.ondrop = noop;
+    this.attempts = [];
+    this.plan = [];
+    this.index = 0;
+    this.epoch = 0;
+    this.queue = [];
+    this.live = false;
+    this.transport = this.token = this.connectionId = null;
+    this.stateful = false;
+  }
+
+  /** Negotiates and connects over the first transport that confirms the handshake. */
+  async start() {
+    const epoch = this._begin();
+    this._delete();
+    let negotiation;
+    try {
+      negotiation = await this._negotiate(epoch);
+    } catch (error) {
+      this._check(epoch);
+      throw failure(`Unable to connect: negotiate failed (${error.message})`);
+    }
+    this.plan = this._plan(negotiation.availableTransports || []);
+    for (let i = 0; i < this.plan.length; i++) {
+      const { name, T, skip } = this.plan[i];
+      if (skip) {
+        this._record(name, "skipped", skip, null, false);
+        continue;
+      }
+      try {
+        this._use(negotiation || (await this._negotiate(epoch)));
+      } catch (error) {
+        this._check(epoch);
+        this._record(name, "failed", `negotiate failed: ${error.message}`, null, false);
+        if (error.hard) break;
+        continue;
+      }
+      negotiation = null;
+      const error = await this._try(i, T, false, epoch);
+      if (!error) return;
+      this._delete();
+      if (error.hard) break;
+    }
+    throw this._error("connect");
+  }
+
+  /** Resumes the current token, trying the transport in use first, then the ones after it. */
+  async resume() {
+    const epoch = this._begin();
+    for (let i = this.index; i < this.plan.length; i++) {
+      const { name, T, skip } = this.plan[i];
+      if (skip) {
+        this._record(name, "skipped", skip, null, true);
+        continue;
+      }
+      const error = await this._try(i, T, true, epoch);
+      if (!error) return;
+      const status = error.status || (await this._probe());
+      this._check(epoch);
+      if (status === 404) throw Object.assign(this._error("resume"), { gone: true });
+    }
+    throw this._error("resume");
+  }
+
+  /** Writes records on the live transport (dropped silently while there is none). */
+  send(records) {
+    if (!this.transport) return;
+    this.transport.send(records);
+    this._arm("pingTimer", this.options.keepAliveInterval, () => this.send(PING));
+  }
+
+  /** Starts handing queued and new messages to `onmessage`. */
+  deliver() {
+    this.live = true;
+    while (this.live && this.queue.length) this.onmessage(this.queue.shift());
+  }
+
+  /** Abandons any attempt, closes the transport and DELETEs the token. */
+  stop() {
+    this._begin();
+    this._delete();
+    this.connectionId = null;
+  }
+
+  /** Reports the live transport as dropped (used for a server Close message that allows reconnect). */
+  drop(error) {
+    if (!this.transport) return;
+    this._release();
+    this.ondrop(error);
+  }
+
+  // A new generation: whatever an older start or resume was doing is abandoned.
+  _begin() {
+    this.abort?.(failure("stopped"));
+    this._release();
+    this.attempts = [];
+    this.queue = [];
+    return ++this.epoch;
+  }
+
+  _check(epoch) {
+    if (epoch !== this.epoch) throw failure("The connection was stopped.");
+  }
+
+  async _negotiate(epoch) {
+    const { env, options } = this;
+    let response;
+    try {
+      response = await env.fetch(negotiateUrl(this.url), fetchInit(options, "POST"));
+    } catch (e) {
+      throw failure("network error");
+    }
+    this._check(epoch);
+    if (!response.ok) throw failure(`HTTP ${response.status}`, response.status);
+    const body = await response.json();
+    this._check(epoch);
+    if (body.error) throw Object.assign(failure(body.error), { hard: true });
+    return body;
+  }
+
+  _use(negotiation) {
+    this.connectionId = negotiation.connectionId;
+    this.token = negotiation.connectionToken || negotiation.connectionId;
+    this.stateful = Boolean(negotiation.useStatefulReconnect);
+  }
+
+  // The server's order, or the `transports` option's order restricted to what the server offers.
+  _plan(available) {
+    const offered = new Map(available.map((entry) => [entry.transport, entry]));
+    const names = this.options.transports || available.map((entry) => entry.transport);
+    return names.map((name) => {
+      const T = TRANSPORTS.find((candidate) => candidate.transportName === name);
+      const offer = offered.get(name);
+      let skip = "";
+      if (!offer) skip = "not offered by the server";
+      else if (!T) skip = "unknown to this client";
+      else if (!(offer.transferFormats || ["Text"]).includes("Text")) skip = "no Text transfer format";
+      else if (!T.supported(this.env)) skip = "not supported here";
+      return { name, T, skip };
+    });
+  }
+
+  // One attempt, recorded. Resolves null when confirmed, else the error; throws when abandoned.
+  async _try(index, T, resume, epoch) {
+    const started = this.env.now();
+    const name = T.transportName;
+    try {
+      await this._attempt(T, resume);
+    } catch (error) {
+      this._check(epoch);
+      this._record(name, "failed", error.message, started, resume);
+      return error;
+    }
+    this.index = index;
+    this._record(name, "connected", "", started, resume);
+    return null;
+  }
+
+  _record(transport, outcome, reason, started, resume) {
+    const ms = started === null ? 0 : this.env.now() - started;
+    const attempt = { transport, outcome, reason, ms, resume };
+    this.attempts.push(attempt);
+    this.onattempt(attempt);
+    return attempt;
+  }
+
+  _error(verb) {
+    const list = this.attempts.map((a) => `${a.transport} ${a.outcome} (${a.reason})`).join("; ");
+    return Object.assign(failure(`Unable to ${verb}: ${list || "no transport to try"}`), {
+      attempts: this.attempts.slice(),
+    });
+  }
+
+  // Opens T on the token and waits for the confirming record: the handshake response, or on a
+  // resume the server's Sequence message.
+  _attempt(T, resume) {
+    const { env, options } = this;
+    const what = resume ? "Sequence" : "handshake";
+    const transport = new T(env, options);
+    const splitter = new RecordSplitter();
+    const url = withQuery(this.url, `id=${encodeURIComponent(this.token)}`) + (resume ? T.resumeQuery : "");
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const fail = (error) => {
+        if (done) return;
+        done = true;
+        env.clearTimeout(timer);
+        this.abort = null;
+        transport.stop();
+        reject(error);
+      };
+      const timer = env.setTimeout(
+        () => fail(failure(`no ${what} within ${options.startTimeout} ms`)),
+        options.startTimeout
+      );
+      const closed = (error) => fail(failure(`closed before ${what}: ${error.message}`, error.status));
+      const confirm = (record) => {
+        const message = parse(record);
+        if (resume && message.type !== MessageType.Sequence) return;
+        if (!resume && message.error) throw Object.assign(failure(`handshake rejected: ${message.error}`), { hard: true });
+        if (!resume && message.type) throw failure(`message before handshake: ${record.slice(0, 40)}`);
+        done = true;
+        env.clearTimeout(timer);
+        this.abort = null;
+        handle = (next) => this._queue(parse(next));
+        if (resume) this.queue.push(message);
+        this._adopt(transport);
+        resolve();
+      };
+      let handle = confirm;
+      this.abort = fail;
+      transport.onclose = closed;
+      transport.onreceive = (text) => {
+        if (this.transport === transport) this._heard();
+        try {
+          for (const record of splitter.push(text)) handle(record);
+        } catch (error) {
+          this.transport === transport ? this.drop(error) : fail(error);
+        }
+      };
+      transport
+        .connect(url)
+        .then(() => resume || done || transport.send(HANDSHAKE))
+        .catch(closed);
+    });
+  }
+
+  _queue(message) {
+    this.queue.push(message);
+    if (this.live) this.deliver();
+  }
+
+  _adopt(transport) {
+    this.transport = transport;
+    this.transportName = transport.constructor.transportName;
+    transport.onclose = (error) => this.drop(error);
+    this._heard();
+    this._arm("pingTimer", this.options.keepAliveInterval, () => this.send(PING));
+  }
+
+  // Something came from the server: push the server timeout back.
+  _heard() {
+    const ms = this.options.serverTimeout;
+    this._arm("serverTimer", ms, () => this.drop(failure(`server timeout: nothing received for ${ms} ms`)));
+  }
+
+  _arm(name, ms, fn) {
+    this.env.clearTimeout(this[name]);
+    this[name] = this.env.setTimeout(fn, ms);
+  }
+
+  _release() {
+    this.env.clearTimeout(this.pingTimer);
+    this.env.clearTimeout(this.serverTimer);
+    this.live = false;
+    const transport = this.transport;
+    this.transport = null;
+    transport?.stop();
+  }
+
+  _delete() {
+    if (!this.token) return;
+    const url = withQuery(this.url, `id=${encodeURIComponent(this.token)}`);
+    this.token = null;
+    this.env.fetch(url, fetchInit(this.options, "DELETE")).catch(noop);
+  }
+
+  // Asks whether the token still lives, with a harmless Ping POST: resolves its status (0 on failure).
+  async _probe() {
+    try {
+      const url = withQuery(this.url, `id=${encodeURIComponent(this.token)}`);
+      return (await this.env.fetch(url, fetchInit(this.options, "POST", PING))).status;
+    } catch (e) {
+      return 0;
+    }
+  }
+}

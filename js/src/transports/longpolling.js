@@ -1,0 +1,59 @@
+// LongPolling: GET base?id=T in a loop (200 with records, 200 empty, 204 closed), POST upstream.
+import { Transport, failure } from "./base.js";
+import { Poster, fetchInit } from "./poster.js";
+
+const RESUME = "&resume=1";
+
+export class LongPolling extends Transport {
+  static supported(env) {
+    return Boolean(env.fetch);
+  }
+
+  /** The first poll answers at once (200 empty, or the replay on a resume); then the loop starts. */
+  async connect(url) {
+    this.url = url.replace(RESUME, "");
+    this.poster = new Poster(this.env, this.options, this.url, (error) => this._closed(error));
+    const body = await this._poll(url);
+    if (body === null) throw failure("HTTP 204");
+    Promise.resolve().then(() => this._loop(body));
+  }
+
+  send(data) {
+    this.poster.send(data);
+  }
+
+  async _loop(body) {
+    while (!this.stopped) {
+      // An empty 200 is news too: the server is alive (there are no pings on long polling).
+      this.onreceive(body);
+      try {
+        body = await this._poll(this.url);
+      } catch (error) {
+        return this._closed(error);
+      }
+      if (body === null) return this._closed(failure("HTTP 204"));
+    }
+  }
+
+  /** Resolves the body of a 200, or null for a 204; rejects with the status or network failure. */
+  async _poll(url) {
+    this.abort = new AbortController();
+    let response, body;
+    try {
+      response = await this.env.fetch(url, { ...fetchInit(this.options, "GET"), signal: this.abort.signal });
+      body = await response.text();
+    } catch (e) {
+      throw failure("poll failed: network error");
+    }
+    if (response.status === 204) return null;
+    if (response.status !== 200) throw failure(`HTTP ${response.status}`, response.status);
+    return body;
+  }
+
+  _end() {
+    this.poster?.stop();
+    this.abort?.abort();
+  }
+}
+LongPolling.transportName = "LongPolling";
+LongPolling.resumeQuery = RESUME;

@@ -1,0 +1,40 @@
+// ServerSentEvents: EventSource(base?id=T) downstream, POST base?id=T upstream.
+import { Transport, failure } from "./base.js";
+import { Poster } from "./poster.js";
+
+export class ServerSentEvents extends Transport {
+  static supported(env) {
+    return Boolean(env.EventSource && env.fetch);
+  }
+
+  connect(url) {
+    this.poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    return new Promise((resolve, reject) => {
+      const source = (this.source = new this.env.EventSource(url, { withCredentials: Boolean(this.options.withCredentials) }));
+      let open = false;
+      source.onopen = () => {
+        open = true;
+        resolve();
+      };
+      source.onmessage = (event) => this.onreceive(event.data);
+      // The browser would retry on its own; we close instead and let the connection decide.
+      source.onerror = () => {
+        const error = failure("EventSource error");
+        open ? this._closed(error) : (this.stop(), reject(error));
+      };
+    });
+  }
+
+  send(data) {
+    this.poster.send(data);
+  }
+
+  _end() {
+    this.poster?.stop();
+    const source = this.source;
+    if (!source) return;
+    source.onopen = source.onmessage = source.onerror = null;
+    source.close();
+  }
+}
+ServerSentEvents.transportName = "ServerSentEvents";

@@ -1,0 +1,36 @@
+// WebSockets: ws(s)://base?id=T, hub records in text frames, both directions.
+import { Transport, failure } from "./base.js";
+
+export class WebSockets extends Transport {
+  static supported(env) {
+    return Boolean(env.WebSocket);
+  }
+
+  connect(url) {
+    return new Promise((resolve, reject) => {
+      const socket = (this.socket = new this.env.WebSocket(url.replace(/^http/, "ws")));
+      let open = false;
+      socket.onopen = () => {
+        open = true;
+        resolve();
+      };
+      socket.onmessage = (event) => typeof event.data === "string" && this.onreceive(event.data);
+      socket.onclose = (event) => {
+        const error = failure(`${event.code}${event.reason ? " " + event.reason : ""}`);
+        open ? this._closed(error) : (this.stop(), reject(error));
+      };
+    });
+  }
+
+  send(data) {
+    this.socket.send(data);
+  }
+
+  _end() {
+    const socket = this.socket;
+    if (!socket) return;
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    socket.close();
+  }
+}
+WebSockets.transportName = "WebSockets";
