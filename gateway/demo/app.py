@@ -81,6 +81,13 @@ def create_app(
             return JSONResponse({"error": "no such job"}, 404)
         return JSONResponse({"cancelled": queue.cancel(job_id)})
 
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ("style.css", "common.js"):
+            return JSONResponse({"error": "not found"}, 404)
+        media = "text/css" if name.endswith(".css") else "text/javascript"
+        return Response(_page(name), media_type=media, headers={"Cache-Control": "no-cache"})
+
     def page(name: str) -> Route:
         async def serve(request: Request) -> Response:
             return HTMLResponse(_page(name), headers={"Cache-Control": "no-cache"})
@@ -96,6 +103,7 @@ def create_app(
 
     routes = [
         page("index.html"), page("compare.html"), page("chat.html"),
+        Route("/static/{name}", static),
         Route("/jobs", start_job, methods=["POST"]),
         Route("/jobs/{job_id}", get_job, methods=["GET"]),
         Route("/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),

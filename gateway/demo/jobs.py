@@ -47,11 +47,13 @@ class Job:
     error: str | None = None
     log: list[dict[str, Any]] = field(default_factory=list)
     created: float = field(default_factory=time.time)
+    updated: float = 0.0
 
     def event(self) -> dict[str, Any]:
         """The ``progress`` payload for the job's current state."""
         return {"jobId": self.id, "state": self.state.value, "percent": self.percent, "step": self.step,
-                "message": self.message, "seq": self.seq, "error": self.error, "steps": self.steps}
+                "message": self.message, "seq": self.seq, "error": self.error, "steps": self.steps,
+                "ts": self.updated}
 
     def snapshot(self) -> dict[str, Any]:
         """The current state and the whole step log, for late subscribers and ``GET /jobs/{id}``."""
@@ -104,6 +106,7 @@ class JobQueue:
                        error: str | None = None) -> None:
         job.state, job.percent, job.step, job.message, job.error = state, percent, step, message, error
         job.seq += 1
+        job.updated = round(time.time() * 1000, 1)
         event = job.event()
         job.log.append(event)
         await self._publish(job, event)
