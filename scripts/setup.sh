@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Install what the project needs on this machine, and nothing that is already there.
+#
+#   scripts/setup.sh            everything the test suite needs: system packages (chromium, nginx, redis-server),
+#                               the .venv with the test and redis extras, and node_modules in js/ and e2e/
+#   scripts/setup.sh --python   only the .venv (what `scripts/demo.sh` needs; no apt, no npm)
+#
+# Idempotent: a second run checks and returns in about a second. Quiet when all goes well; when a step fails,
+# its full output is printed and the script exits non-zero.
+#
+# Environment:
+#   PYTHON        the interpreter that creates .venv (default: python3.11, else python3; must be >= 3.11)
+#   GATEWAY_SETUP_FORCE=1   reinstall the .venv packages and node_modules even if they look up to date
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+WANT_SYSTEM=1
+WANT_NODE=1
+for arg in "$@"; do
+    case "$arg" in
+        --python) WANT_SYSTEM=0; WANT_NODE=0 ;;
+        --no-system) WANT_SYSTEM=0 ;;
+        -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "setup: unknown option: $arg" >&2; exit 2 ;;
+    esac
+done
+
+SYSTEM_PACKAGES=(chromium nginx redis-server)
+VENV="$ROOT/.venv"
+STAMP="$VENV/.gateway-setup"
+LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/gateway-setup.XXXXXX")"
+trap 'rm -rf "$LOG_DIR"' EXIT
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# quietly NAME CMD...: run CMD with its output in a log; on failure print the log and stop.
+quietly() {
+    local name="$1"; shift
+    local log="$LOG_DIR/${name//[^A-Za-z0-9_.-]/_}.log"
+    if ! "$@" >"$log" 2>&1; then
+        printf 'setup: error: %s failed: %s\n' "$name" "$*" >&2
+        sed 's/^/  | /' "$log" >&2
+        exit 1
+    fi
+}
+
+# ---------------------------------------------------------------- system packages (apt)
+have_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+playwright_browser_present() {
+    # A browser that `playwright install` put in its cache makes Debian's chromium unnecessary (laptops).
+    local cache="${PLAYWRIGHT_BROWSERS_PATH:-$HOME/.cache/ms-playwright}"
+    compgen -G "$cache/chromium*" >/dev/null 2>&1
+}
+
+missing_system_packages() {
+    local pkg
+    for pkg in "${SYSTEM_PACKAGES[@]}"; do
+        case "$pkg" in
+            chromium)
+                command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+                    || playwright_browser_present || have_deb chromium || echo chromium ;;
+            nginx) command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || have_deb nginx || echo nginx ;;
+            redis-server) command -v redis-server >/dev/null 2>&1 || have_deb redis-server || echo redis-server ;;
+        esac
+    done
+}
+
+install_system_packages() {
+    local missing
+    mapfile -t missing < <(missing_system_packages)
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    command -v apt-get >/dev/null 2>&1 \
+        || die "missing ${missing[*]}, and there is no apt-get here: install them with your package manager"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            sudo=(sudo -n)
+        else
+            die "missing ${missing[*]}: run as root, or: sudo apt-get install ${missing[*]}"
+        fi
+    fi
+    say "installing ${missing[*]} (apt)"
+    # Installing nginx or redis-server must not start system-wide daemons on ports 80/6379: the tests start their
+    # own on free ports. policy-rc.d answering 101 is Debian's documented way to say so; ours is removed after.
+    local policy=/usr/sbin/policy-rc.d own_policy=0
+    if [ ! -e "$policy" ]; then
+        "${sudo[@]}" sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy" && own_policy=1
+    fi
+    local rc=0
+    (
+        export DEBIAN_FRONTEND=noninteractive
+        quietly apt-get-update "${sudo[@]}" apt-get update -q
+        quietly apt-get-install "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends "${missing[@]}"
+    ) || rc=$?
+    [ "$own_policy" -eq 1 ] && "${sudo[@]}" rm -f "$policy"
+    [ "$rc" -eq 0 ] || exit "$rc"
+}
+
+# ---------------------------------------------------------------- python venv
+pick_python() {
+    if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return; fi
+    local cand
+    for cand in python3.11 python3.12 python3.13 python3; do
+        if command -v "$cand" >/dev/null 2>&1 \
+            && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$cand"; return
+        fi
+    done
+    die "no Python >= 3.11 found (set PYTHON=/path/to/python3.11)"
+}
+
+venv_fingerprint() {
+    # Reinstall when pyproject.toml changes, or the venv's interpreter does.
+    { cat pyproject.toml; "$VENV/bin/python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1
+}
+
+setup_venv() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        local py; py="$(pick_python)"
+        say "creating .venv with $("$py" -c 'import sys; print(sys.executable)')"
+        quietly venv "$py" -m venv "$VENV"
+    fi
+    local want; want="$(venv_fingerprint)"
+    if [ "${GATEWAY_SETUP_FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
+        && "$VENV/bin/python" -c 'import gateway' >/dev/null 2>&1; then
+        return 0
+    fi
+    say "installing the project into .venv (pip install -e '.[test,redis]')"
+    quietly pip-upgrade "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+    quietly pip-install "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,redis]'
+    echo "$want" >"$STAMP"
+}
+
+# ---------------------------------------------------------------- node_modules
+setup_node_dir() {
+    local dir="$1"
+    [ -f "$dir/package.json" ] || return 0
+    command -v npm >/dev/null 2>&1 || die "npm is needed for $dir (install Node.js 20 or newer)"
+    # npm ci writes node_modules/.package-lock.json; when it is older than the lock, the lock has moved on.
+    local marker="$dir/node_modules/.package-lock.json"
+    if [ "${GATEWAY_SETUP_FORCE:-0}" != 1 ] && [ -f "$marker" ] \
+        && { [ ! -f "$dir/package-lock.json" ] || [ ! "$dir/package-lock.json" -nt "$marker" ]; }; then
+        return 0
+    fi
+    if [ -f "$dir/package-lock.json" ]; then
+        say "npm ci in $dir"
+        quietly "npm-ci-${dir//\//_}" npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    else
+        say "npm install in $dir (it has no package-lock.json to install from)"
+        quietly "npm-install-${dir//\//_}" npm install --prefix "$dir" --no-package-lock --no-audit --no-fund \
+            --loglevel=error
+    fi
+}
+
+[ "$WANT_SYSTEM" -eq 1 ] && install_system_packages
+setup_venv
+if [ "$WANT_NODE" -eq 1 ]; then
+    setup_node_dir js
+    setup_node_dir e2e
+fi
+exit 0
