@@ -134,9 +134,13 @@ class Connection:
         self._generation += 1
         self._pings = pings
         self._last_received = now
-        if resume and self.stateful and self.handshaken:
+        if resume and self.stateful and self.handshaken and not self._greeting_pending():
             self._replay()
         return self._generation
+
+    def _greeting_pending(self) -> bool:
+        """The handshake response has not gone out yet: a stream now is the first, not a resume."""
+        return bool(self._queue) and self._queue[0][1] is hubjson.HANDSHAKE_OK
 
     def detach(self, generation: int, now: float) -> bool:
         """The stream of ``generation`` ended; False if a newer stream had already replaced it."""

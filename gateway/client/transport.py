@@ -1,0 +1,166 @@
+"""The client transports' small interface, and what they share."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Protocol
+
+from .http import HttpClient, HttpConnection, HttpError, Origin
+
+OnReceive = Callable[[str], None]
+"""Called with the text of a stream as it arrives (records in any split; "" for an empty poll)."""
+OnClose = Callable[[Exception | None], None]
+"""Called once per stream when it ends: None when the server ended it, else what broke it."""
+
+
+class TransportError(Exception):
+    """A stream could not be opened or broke."""
+
+
+class Transport(Protocol):
+    """One way of carrying a connection: ``connect`` opens a stream (again, to resume), ``send`` writes.
+
+    One reader task runs per open stream and reports through ``on_receive`` and ``on_close``.
+    """
+
+    name: ClassVar[str]
+
+    async def connect(self, token: str, *, resume: bool = False) -> None:
+        """Open a stream on ``token``; with ``resume`` it replaces a stream that dropped."""
+        ...
+
+    async def send(self, text: str) -> None:
+        """Send records to the server."""
+        ...
+
+    async def stop(self) -> None:
+        """Close the connection politely (a close frame or a DELETE) and end the stream."""
+        ...
+
+    async def abort(self) -> None:
+        """Cut the current stream as a network failure would (no close frame, no DELETE)."""
+        ...
+
+
+class PostSender:
+    """The client-to-server half of SSE, ForeverFrame and LongPolling: POSTs, one at a time, batched.
+
+    The server answers 409 to a second concurrent POST, so texts sent while a POST is in flight
+    wait and go together in the next one, in the order they were sent.
+    """
+
+    __slots__ = ("_http", "_target", "_pending", "_lock")
+
+    def __init__(self, http: HttpClient, target: str) -> None:
+        self._http = http
+        self._target = target
+        self._pending: list[str] = []
+        self._lock = asyncio.Lock()
+
+    async def send(self, text: str) -> None:
+        self._pending.append(text)
+        async with self._lock:
+            if not self._pending:
+                return  # an earlier sender's POST carried this text
+            body = "".join(self._pending).encode("utf-8")
+            self._pending.clear()
+            response = await self._http.request(
+                "POST", self._target, [("Content-Type", "text/plain; charset=utf-8")], body,
+            )
+        if response.status != 200:
+            raise HttpError(response.status, response.body, "POST")
+
+    async def delete(self) -> None:
+        with contextlib.suppress(OSError, HttpError):
+            response = await self._http.request("DELETE", self._target)
+            if response.status not in (202, 404):
+                raise HttpError(response.status, response.body, "DELETE")
+
+
+def transport_target(origin: Origin, token: str, **params: str) -> str:
+    return origin.target(id=token, **params)
+
+
+async def end_task(task: asyncio.Task[None] | None, timeout: float = 2.0) -> None:
+    """Wait for a reader task to finish, cancelling it after ``timeout``."""
+    if task is None or task is asyncio.current_task():
+        return
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(asyncio.shield(task), timeout)
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+class HttpStreamTransport:
+    """A held GET for server-to-client and POSTs the other way (ServerSentEvents, ForeverFrame).
+
+    Subclasses say how to ask for the stream (``_params``, ``_headers``) and how to read it (``_parser``).
+    """
+
+    name: ClassVar[str]
+
+    __slots__ = ("_origin", "_http", "_on_receive", "_on_close", "_sender", "_stream", "_task")
+
+    def __init__(self, origin: Origin, http: HttpClient, on_receive: OnReceive, on_close: OnClose) -> None:
+        self._origin = origin
+        self._http = http
+        self._on_receive = on_receive
+        self._on_close = on_close
+        self._sender: PostSender | None = None
+        self._stream: HttpConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def _params(self) -> dict[str, str]:
+        return {}
+
+    def _headers(self) -> list[tuple[str, str]]:
+        return []
+
+    def _parser(self) -> Callable[[bytes], Sequence[str | None]]:
+        raise NotImplementedError
+
+    async def connect(self, token: str, *, resume: bool = False) -> None:
+        self._sender = PostSender(self._http, transport_target(self._origin, token))
+        target = transport_target(self._origin, token, **self._params())
+        stream, head = await self._http.stream("GET", target, self._headers())
+        if head.status != 200:
+            body = await stream.read()
+            await stream.aclose()
+            raise HttpError(head.status, body, f"{self.name} GET")
+        self._stream = stream
+        self._task = asyncio.ensure_future(self._read(stream, self._parser()))
+
+    async def _read(self, stream: HttpConnection, feed: Callable[[bytes], Sequence[str | None]]) -> None:
+        error: Exception | None = None
+        try:
+            async for chunk in stream.chunks():
+                for payload in feed(chunk):
+                    if payload is None:
+                        return
+                    self._on_receive(payload)
+        except Exception as exc:
+            error = exc
+        finally:
+            stream.abort()
+            if self._stream is stream:
+                self._stream = None
+            self._on_close(error)
+
+    async def send(self, text: str) -> None:
+        if self._sender is None:
+            raise TransportError("the transport is not connected")
+        await self._sender.send(text)
+
+    async def stop(self) -> None:
+        if self._sender is not None:
+            await self._sender.delete()
+        await end_task(self._task)
+        await self._http.aclose()
+
+    async def abort(self) -> None:
+        if self._stream is not None:
+            self._stream.abort()
