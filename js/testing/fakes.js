@@ -264,12 +264,14 @@ export class FakeServer {
     let buffer = "";
     let waiter = null;
     const silent = this.mode.LongPolling === "silent";
+    // With chunking "bytes", each poll carries one character and the next poll the following one.
     const answer = () => {
       if (!waiter || !buffer || silent) return;
       const w = waiter;
       waiter = null;
-      w.resolve(response(200, buffer));
-      buffer = "";
+      const size = this.chunking === "bytes" ? 1 : buffer.length;
+      w.resolve(response(200, buffer.slice(0, size)));
+      buffer = buffer.slice(size);
     };
     return {
       write: (text) => {
