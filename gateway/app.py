@@ -26,6 +26,7 @@ from .asgi import (
 from .backplane import Backplane, InProcessBackplane, Target
 from .connection import ServerConnection
 from .hub import Hub, HubClients, HubDispatcher
+from .limits import BadTokenLimiter
 from .protocol import Connection, Limits, ProtocolError
 from .protocol.negotiate import NegotiateResponse, parse_negotiate_query
 from .registry import Registry
@@ -70,6 +71,7 @@ class Gateway:
         poll_timeout: float = 20.0,
         max_body: int = 1024 * 1024,
         max_connections: int = 100_000,
+        max_groups_per_connection: int = 100,
         authenticate: Authenticate | None = None,
         clock: Callable[[], float] = time.monotonic,
         tick_interval: float = 1.0,
@@ -87,7 +89,8 @@ class Gateway:
         self.authenticate = authenticate
         self.clock = clock
         self.tick_interval = tick_interval
-        self.registry = Registry()
+        self.registry = Registry(max_groups_per_connection)
+        self.bad_tokens = BadTokenLimiter()
         self.backplane: Backplane = backplane or InProcessBackplane()
         self.backplane.register(self.name, self.registry)
         self.clients = HubClients(self._publish)
@@ -134,11 +137,13 @@ class Gateway:
         else:
             await self._refuse(request, send, 404, "not found")
 
-    async def _refuse(self, request: Request, send: Send, status: int, message: str) -> None:
+    async def _refuse(
+        self, request: Request, send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         if request.scope["type"] == "websocket":
             await reject_websocket(request.scope, send, status, message)
         else:
-            await respond_error(send, status, message)
+            await respond_error(send, status, message, headers)
 
     def _with_cors(self, request: Request, send: Send) -> Send:
         origin = request.origin
@@ -170,8 +175,7 @@ class Gateway:
             return
         conn = self.registry.by_token.get(token)
         if conn is None:
-            log.info("unknown or closed connection token from %s", request.client)
-            await self._refuse(request, send, 404, "no connection with this id")
+            await self._unknown_token(request, send)
             return
         if request.method == "POST" and request.scope["type"] == "http":
             await self._post(conn, receive, send)
@@ -183,6 +187,19 @@ class Gateway:
             await self._stream(conn, request, receive, send)
         else:
             await respond_error(send, 405, f"method {request.method} is not allowed")
+
+    async def _unknown_token(self, request: Request, send: Send) -> None:
+        address = request.client.rsplit(":", 1)[0]
+        now = self.clock()
+        wait = self.bad_tokens.blocked(address, now)
+        if wait > 0:
+            log.warning("too many unknown connection tokens from %s: refused for %.0f s", address, wait)
+            await self._refuse(request, send, 429, "too many requests with unknown connection tokens",
+                               [(b"retry-after", str(max(1, round(wait))).encode())])
+            return
+        self.bad_tokens.miss(address, now)
+        log.info("unknown or closed connection token from %s", request.client)
+        await self._refuse(request, send, 404, "no connection with this id")
 
     async def _stream(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
         transport = next((t for t in self.transports if t.accepts(request)), None)

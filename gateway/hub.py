@@ -18,6 +18,7 @@ from .connection import ServerConnection
 from .protocol import Received
 from .protocol.hubjson import encode_invocation
 from .protocol.messages import Close, Completion, Invocation, StreamInvocation
+from .registry import GroupLimitExceeded
 
 log = logging.getLogger("gateway")
 
@@ -207,7 +208,7 @@ class HubDispatcher:
             return
         try:
             result = await method(self._instance(conn), *message.arguments)
-        except HubError as exc:
+        except (HubError, GroupLimitExceeded) as exc:
             if reply is not None:
                 conn.push_message(Completion(reply, error=str(exc)))
             return

@@ -8,6 +8,10 @@ from .backplane import Target
 from .connection import ServerConnection
 
 
+class GroupLimitExceeded(Exception):
+    """A connection tried to join more groups than allowed."""
+
+
 class Registry:
     """Looks connections up and delivers records to the local ones a target names."""
 
@@ -52,7 +56,7 @@ class Registry:
         if conn is None:
             return False
         if group not in conn.groups and len(conn.groups) >= self.max_groups:
-            raise ValueError(f"a connection may join at most {self.max_groups} groups")
+            raise GroupLimitExceeded(f"a connection may join at most {self.max_groups} groups")
         conn.groups.add(group)
         self.groups.setdefault(group, set()).add(connection_id)
         return True
