@@ -66,7 +66,7 @@ class Origin:
     def http_origin(self) -> str:
         return f"{'https' if self.secure else 'http'}://{self.host_header}"
 
-    def target(self, suffix: str = "", **params: str) -> str:
+    def target(self, suffix: str = "", /, **params: str) -> str:
         """The request target: path plus ``suffix``, and the URL's own query followed by ``params``."""
         query = "&".join(filter(None, [self.query, *(f"{k}={quote(v, safe='')}" for k, v in params.items())]))
         return f"{self.path}{suffix}" + (f"?{query}" if query else "")

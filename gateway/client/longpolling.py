@@ -12,7 +12,9 @@ from .transport import OnClose, OnReceive, PostSender, TransportError, end_task,
 class LongPollingTransport:
     name: ClassVar[str] = "LongPolling"
 
-    __slots__ = ("_origin", "_http", "_on_receive", "_on_close", "_sender", "_poll", "_task", "_stopping")
+    __slots__ = (
+        "_origin", "_http", "_on_receive", "_on_close", "_sender", "_poll", "_task", "_stopping", "_generation",
+    )
 
     def __init__(self, origin: Origin, http: HttpClient, on_receive: OnReceive, on_close: OnClose) -> None:
         self._origin = origin
@@ -23,6 +25,7 @@ class LongPollingTransport:
         self._poll: HttpConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._generation = 0
 
     async def connect(self, token: str, *, resume: bool = False) -> None:
         target = transport_target(self._origin, token)
@@ -38,26 +41,31 @@ class LongPollingTransport:
             poll.abort()
             raise
         self._poll = poll
+        self._generation += 1
         first = transport_target(self._origin, token, resume="1") if resume else target
-        self._task = asyncio.ensure_future(self._loop(poll, first, target))
+        self._task = asyncio.ensure_future(self._loop(self._generation, poll, first, target))
 
-    async def _loop(self, poll: HttpConnection, first: str, target: str) -> None:
+    async def _loop(self, generation: int, poll: HttpConnection, first: str, target: str) -> None:
         error: Exception | None = None
         try:
-            await self._polls(poll, first, target)
+            await self._polls(generation, poll, first, target)
         except Exception as exc:
             error = None if self._stopping else exc
         finally:
-            if self._poll is not None:
-                self._poll.abort()
+            if self._generation == generation:
+                if self._poll is not None:
+                    self._poll.abort()
                 self._poll = None
-            self._on_close(error)
+                self._on_close(error)
 
-    async def _polls(self, poll: HttpConnection, first: str, target: str) -> None:
+    async def _polls(self, generation: int, poll: HttpConnection, first: str, target: str) -> None:
         request = first
         while True:
             response = await poll.request("GET", request, [("Accept", "text/plain")])
             request = target
+            if self._generation != generation:
+                poll.abort()
+                return  # a newer stream replaced this one
             if response.status == 204:
                 return  # the connection closed, or a newer poll superseded this one
             if response.status != 200:

@@ -27,6 +27,8 @@ class Transport(Protocol):
 
     name: ClassVar[str]
 
+    def __init__(self, origin: Origin, http: HttpClient, on_receive: OnReceive, on_close: OnClose) -> None: ...
+
     async def connect(self, token: str, *, resume: bool = False) -> None:
         """Open a stream on ``token``; with ``resume`` it replaces a stream that dropped."""
         ...
@@ -79,7 +81,7 @@ class PostSender:
                 raise HttpError(response.status, response.body, "DELETE")
 
 
-def transport_target(origin: Origin, token: str, **params: str) -> str:
+def transport_target(origin: Origin, token: str, /, **params: str) -> str:
     return origin.target(id=token, **params)
 
 
@@ -139,8 +141,8 @@ class HttpStreamTransport:
         try:
             async for chunk in stream.chunks():
                 for payload in feed(chunk):
-                    if payload is None:
-                        return
+                    if payload is None or self._stream is not stream:
+                        return  # the end of the stream, or a newer stream replaced this one
                     self._on_receive(payload)
         except Exception as exc:
             error = exc
@@ -148,7 +150,7 @@ class HttpStreamTransport:
             stream.abort()
             if self._stream is stream:
                 self._stream = None
-            self._on_close(error)
+                self._on_close(error)
 
     async def send(self, text: str) -> None:
         if self._sender is None:

@@ -19,6 +19,8 @@ from wsproto.events import (
     TextMessage,
 )
 
+from ..protocol import hubjson
+from ..protocol.messages import Close
 from .http import READ_SIZE, HttpClient, HttpError, Origin, open_stream
 from .transport import OnClose, OnReceive, TransportError, end_task, transport_target
 
@@ -46,21 +48,21 @@ class WebSocketsTransport:
         try:
             writer.write(ws.send(Request(host=self._origin.host_header, target=transport_target(self._origin, token))))
             await writer.drain()
-            await self._handshake(reader)
+            await self._handshake(ws, reader)
         except BaseException:
             writer.transport.abort()
             raise
         self._reader, self._writer = reader, writer
-        self._task = asyncio.ensure_future(self._read(reader, writer))
+        self._task = asyncio.ensure_future(self._read(ws, reader, writer))
 
-    async def _handshake(self, reader: asyncio.StreamReader) -> None:
+    async def _handshake(self, ws: WSConnection, reader: asyncio.StreamReader) -> None:
         status, body = 0, b""
         while True:
             data = await reader.read(READ_SIZE)
             if not data:
                 raise TransportError("the server closed the connection during the WebSocket handshake")
-            self._ws.receive_data(data)
-            for event in self._ws.events():
+            ws.receive_data(data)
+            for event in ws.events():
                 if isinstance(event, AcceptConnection):
                     return
                 if isinstance(event, RejectConnection):
@@ -72,15 +74,15 @@ class WebSocketsTransport:
                     if event.body_finished:
                         raise HttpError(status, body, "WebSocket upgrade")
 
-    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _read(self, ws: WSConnection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         error: Exception | None = None
         try:
             while True:
                 data = await reader.read(READ_SIZE)
-                self._ws.receive_data(data or None)
-                for event in self._ws.events():
-                    if self._handle(event, writer):
-                        return
+                ws.receive_data(data or None)
+                for event in ws.events():
+                    if self._writer is not writer or self._handle(ws, event, writer):
+                        return  # the stream ended, or a newer stream replaced this one
                 if not data:
                     raise TransportError("the WebSocket closed without a close frame")
         except Exception as exc:
@@ -89,9 +91,9 @@ class WebSocketsTransport:
             writer.transport.abort()
             if self._writer is writer:
                 self._writer = None
-            self._on_close(error)
+                self._on_close(error)
 
-    def _handle(self, event: Event, writer: asyncio.StreamWriter) -> bool:
+    def _handle(self, ws: WSConnection, event: Event, writer: asyncio.StreamWriter) -> bool:
         """Handle one event; True when the stream has ended."""
         if isinstance(event, TextMessage):
             self._text.append(event.data)
@@ -100,10 +102,10 @@ class WebSocketsTransport:
                 self._text = []
                 self._on_receive(text)
         elif isinstance(event, Ping):
-            writer.write(self._ws.send(event.response()))
+            writer.write(ws.send(event.response()))
         elif isinstance(event, CloseConnection):
-            if self._ws.state is ConnectionState.REMOTE_CLOSING:
-                writer.write(self._ws.send(event.response()))
+            if ws.state is ConnectionState.REMOTE_CLOSING:
+                writer.write(ws.send(event.response()))
             if event.code not in (1000, 1001):
                 raise TransportError(f"the server closed the WebSocket with code {event.code}: {event.reason}")
             return True
@@ -121,6 +123,8 @@ class WebSocketsTransport:
     async def stop(self) -> None:
         writer = self._writer
         if writer is not None and self._ws.state is ConnectionState.OPEN:
+            # a Close message first: the server then ends the connection even under stateful reconnect
+            writer.write(self._ws.send(TextMessage(data=hubjson.encode(Close()))))
             writer.write(self._ws.send(CloseConnection(code=1000)))
         await end_task(self._task)
 

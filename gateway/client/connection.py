@@ -1,0 +1,92 @@
+"""The connection layer: negotiate, then one transport on the token; ``reopen`` resumes on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..protocol.negotiate import NegotiateResponse, parse_negotiate_response
+from .foreverframe import ForeverFrameTransport
+from .http import HttpClient, HttpError, Origin
+from .longpolling import LongPollingTransport
+from .sse import ServerSentEventsTransport
+from .transport import OnClose, OnReceive, Transport
+from .websockets import WebSocketsTransport
+
+TRANSPORTS: tuple[type[Transport], ...] = (
+    WebSocketsTransport, ServerSentEventsTransport, ForeverFrameTransport, LongPollingTransport,
+)
+BY_NAME: dict[str, type[Transport]] = {t.name: t for t in TRANSPORTS}
+
+
+class NoTransport(Exception):
+    """None of the transports the server offers is left to try."""
+
+
+async def negotiate(http: HttpClient, *, stateful: bool = False) -> NegotiateResponse:
+    """POST negotiate (version 1); raises HttpError on a refusal."""
+    params = {"negotiateVersion": "1", **({"useStatefulReconnect": "true"} if stateful else {})}
+    response = await http.request("POST", http.origin.target("/negotiate", **params))
+    if response.status != 200:
+        raise HttpError(response.status, response.body, "negotiate")
+    return parse_negotiate_response(response.body)
+
+
+class ClientConnection:
+    """One negotiated connection carried by one transport."""
+
+    __slots__ = ("origin", "http", "negotiated", "transport")
+
+    def __init__(self, origin: Origin, http: HttpClient, negotiated: NegotiateResponse, transport: Transport) -> None:
+        self.origin = origin
+        self.http = http
+        self.negotiated = negotiated
+        self.transport = transport
+
+    @classmethod
+    async def open(
+        cls, url: str, choose: Callable[[tuple[str, ...]], str | None], on_receive: OnReceive, on_close: OnClose,
+        *, stateful: bool = False,
+    ) -> ClientConnection:
+        """Negotiate, let ``choose`` pick one of the offered transports, open its stream.
+
+        The caller then does the hub handshake. Raises NoTransport when ``choose`` picks none.
+        """
+        origin = Origin.parse(url)
+        http = HttpClient(origin)
+        try:
+            negotiated = await negotiate(http, stateful=stateful)
+            name = choose(negotiated.transports)
+            if name is None:
+                raise NoTransport(f"offered: {', '.join(negotiated.transports)}")
+            transport = BY_NAME[name](origin, http, on_receive, on_close)
+            await transport.connect(negotiated.token)
+        except BaseException:
+            await http.aclose()
+            raise
+        return cls(origin, http, negotiated, transport)
+
+    @property
+    def connection_id(self) -> str:
+        return self.negotiated.connection_id
+
+    @property
+    def token(self) -> str:
+        return self.negotiated.token
+
+    @property
+    def stateful(self) -> bool:
+        return self.negotiated.stateful_reconnect
+
+    async def reopen(self) -> None:
+        """Open a new stream on the same token (a resume); the current one, if alive, is cut first."""
+        await self.transport.abort()
+        await self.transport.connect(self.token, resume=True)
+
+    async def send(self, text: str) -> None:
+        await self.transport.send(text)
+
+    async def stop(self) -> None:
+        try:
+            await self.transport.stop()
+        finally:
+            await self.http.aclose()
