@@ -137,7 +137,7 @@ class WireLog:
     websockets: list[str] = field(default_factory=list)
 
     def attach(self, page: Page) -> WireLog:
-        page.on("request", self.requests.append)
+        page.on("request", lambda r: self.requests.append(r))
         page.on("websocket", lambda ws: self._on_websocket(ws))
         return self
 
@@ -303,21 +303,29 @@ def normalize(job_id: str, message: dict[str, Any]) -> dict[str, Any]:
 def checked_sequence(job_id: str, snapshot: Any, pushed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Check that `pushed` continues `snapshot` with no gap and no duplicate, and return both, normalized.
 
-    A page subscribes after the job has started, so Subscribe's answer (the current state) may already be past
-    seq 0; every `progress` received after it must then be seq snapshot+1, +2, ... to the final state.
+    A page subscribes after the job was created, so what Subscribe answers (the current state) is already past
+    seq 0. When that answer carries the job's `log` (every progress so far, as the demo's does), the log is the
+    prefix and the whole must be seq 1, 2, ... N; otherwise the answer itself is. Every `progress` received after
+    it must be the next seq, +1 each, to the final state.
     """
+    prefix: list[dict[str, Any]] = []
+    if isinstance(snapshot, dict):
+        log = snapshot.get("log")
+        if isinstance(log, list) and log:
+            prefix = [m for m in log if isinstance(m, dict)]
+        elif isinstance(snapshot.get("seq"), int) and snapshot["seq"] > 0:
+            prefix = [snapshot]
+    prefix_seqs = [m.get("seq") for m in prefix]
+    if prefix and isinstance(snapshot, dict) and "log" in snapshot:
+        assert prefix_seqs == list(range(1, len(prefix) + 1)), f"Subscribe's log is not seq 1..n: {prefix_seqs}"
+    base_seq = prefix_seqs[-1] if prefix else 0
     seqs = [m.get("seq") for m in pushed]
-    base_seq = 0
-    merged: list[dict[str, Any]] = []
-    if isinstance(snapshot, dict) and isinstance(snapshot.get("seq"), int) and snapshot["seq"] > 0:
-        base_seq = snapshot["seq"]
-        merged.append(snapshot)
     expected = list(range(base_seq + 1, base_seq + 1 + len(pushed)))
     assert seqs == expected, (
         f"progress seqs have a gap, a duplicate or a reordering: got {seqs}, expected {expected} "
-        f"(Subscribe answered seq {base_seq})"
+        f"(Subscribe answered up to seq {base_seq})"
     )
-    merged += pushed
+    merged = prefix + pushed
     assert merged, f"no progress at all for job {job_id}"
     assert merged[-1].get("state") in FINAL_STATES, f"job {job_id} did not end: last message {merged[-1]}"
     return [normalize(job_id, m) for m in merged]
