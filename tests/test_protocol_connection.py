@@ -132,6 +132,8 @@ def test_malformed_handshake(record: str, error: str) -> None:
     with pytest.raises(ProtocolError, match=error):
         conn.receive(record, 0.0)
     assert not conn.handshaken
+    response = hubjson.parse_handshake_response(conn.take(0.0)[:-1])  # the client learns why
+    assert response.error is not None and response.error.startswith(error)
 
 
 @pytest.mark.parametrize(("protocol", "version"), [("messagepack", 1), ("json", 2)])

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from . import hubjson
 from .errors import OutboxOverflow, ProtocolError, StateError
@@ -187,7 +188,9 @@ class Connection:
         try:
             request = hubjson.parse_handshake_request(record)
         except ProtocolError as exc:
-            raise ProtocolError(f"malformed handshake: {exc.message}") from None
+            error = f"malformed handshake: {exc.message}"
+            self._queue.append((0, hubjson.encode_handshake_response(error)))
+            raise ProtocolError(error) from None
         if request.protocol != "json" or request.version != 1:
             error = f"Requested protocol '{request.protocol}' version {request.version} is not available."
             self._queue.append((0, hubjson.encode_handshake_response(error)))
@@ -274,6 +277,36 @@ class Connection:
         self._queued_bytes += sum(len(r) for _, r in replay)
         head = [(0, hubjson.encode(Sequence(first)))] + replay
         self._queue.extendleft(reversed(head))
+
+    # --- moving between processes -------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything another process needs to carry on with this connection, as JSON-able data.
+
+        A stream attached here is not carried: the restored connection starts detached.
+        """
+        state = {State.CONNECTING: State.NEGOTIATED, State.CONNECTED: State.DETACHED}.get(self.state, self.state)
+        return {
+            "state": state.value, "stateful": self.stateful, "queue": list(self._queue),
+            "unacked": list(self._unacked), "next_out": self._next_out, "in_next": self._in_next,
+            "in_last": self._in_last, "ack_due": self._ack_due, "partial": self._reader.buffered,
+            "generation": self._generation,
+        }
+
+    @classmethod
+    def restore(cls, data: dict[str, Any], now: float, limits: Limits | None = None) -> Connection:
+        """The connection a ``snapshot`` describes; its deadlines start again from ``now``."""
+        conn = cls(now, stateful=bool(data["stateful"]), limits=limits)
+        conn.state = State(data["state"])
+        conn._queue = deque((int(seq), str(record)) for seq, record in data["queue"])
+        conn._queued_bytes = sum(len(r) for _, r in conn._queue)
+        conn._unacked = deque((int(seq), str(record)) for seq, record in data["unacked"])
+        conn._unacked_bytes = sum(len(r) for _, r in conn._unacked)
+        conn._next_out, conn._in_next, conn._in_last = int(data["next_out"]), int(data["in_next"]), int(data["in_last"])
+        conn._ack_due = bool(data["ack_due"])
+        conn._reader.feed(str(data["partial"]))
+        conn._generation = int(data["generation"])
+        return conn
 
     # --- time -------------------------------------------------------------------------------
 
