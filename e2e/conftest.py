@@ -90,7 +90,8 @@ def browser(playwright_session: Playwright) -> Iterator[Browser]:
         yield b
         b.close()
         return
-    pytest.fail("no Chromium could be launched (scripts/setup.sh installs one):\n  " + "\n  ".join(errors or ["none found"]))
+    tried = "\n  ".join(errors or ["none found"])
+    pytest.fail(f"no Chromium could be launched (scripts/setup.sh installs one):\n  {tried}")
 
 
 @pytest.fixture
@@ -121,8 +122,9 @@ GatewayFactory = Callable[..., str]
 def gateway_server() -> Iterator[GatewayFactory]:
     """Factory: `gateway_server(transports=None, allow_origins=(), poll_timeout=None, extra_args=())` -> base URL.
 
-    Starts `python -m gateway demo` on a free port with those options (once per session for each distinct set of
-    options; a server that died is started again) and waits until it answers `GET /jobs/does-not-exist` with 404.
+    Starts `python -m gateway demo` on a free port with those options, once per session for each distinct set of
+    options (a server that died is started again), and waits until it answers `GET /jobs/does-not-exist` with 404.
+    The interpreter is $GATEWAY_E2E_PYTHON if set (to test another install), else this one.
     """
     started: dict[tuple[Any, ...], GatewayProcess] = {}
 

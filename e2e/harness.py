@@ -44,7 +44,9 @@ HARNESS_JS = r"""
 
     async start(opts) {
       opts = opts || {};
-      if (!window.Gateway) throw new Error("the client did not load: " + (E2E.clientError || "window.Gateway is missing"));
+      if (!window.Gateway) {
+        throw new Error("the client did not load: " + (E2E.clientError || "window.Gateway is missing"));
+      }
       const options = Object.assign({}, opts.options || {});
       if (opts.transports) options.transports = opts.transports;
       if (opts.startTimeout) options.startTimeout = opts.startTimeout;

@@ -106,7 +106,8 @@ def gateway_argv(
     poll_timeout: float | None = None,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
-    argv = [sys.executable, "-m", "gateway", "demo", "--host", "127.0.0.1", "--port", str(port)]
+    python = os.environ.get("GATEWAY_E2E_PYTHON") or sys.executable
+    argv = [python, "-m", "gateway", "demo", "--host", "127.0.0.1", "--port", str(port)]
     if transports:
         argv += ["--transports", ",".join(transports)]
     for origin in allow_origins:
