@@ -10,6 +10,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
+from typing import Any
 
 from .asgi import (
     Message,
@@ -92,7 +93,7 @@ class Gateway:
         self.registry = Registry(max_groups_per_connection)
         self.bad_tokens = BadTokenLimiter()
         self.backplane: Backplane = backplane or InProcessBackplane()
-        self.backplane.register(self.name, self.registry)
+        self.backplane.register(self.name, self)
         self.clients = HubClients(self._publish)
         self.dispatcher = HubDispatcher(hub, self.name, self.backplane, self._publish)
         self._ticker: asyncio.Task[None] | None = None
@@ -112,13 +113,64 @@ class Gateway:
             return True
         return "*" in self.allowed_origins
 
+    # --- the local node a backplane delivers to --------------------------------------------------
+
+    def deliver(self, target: Target, record: str) -> int:
+        return self.registry.deliver(target, record)
+
+    def group_add(self, connection_id: str, group: str) -> bool:
+        return self.registry.group_add(connection_id, group)
+
+    def group_remove(self, connection_id: str, group: str) -> bool:
+        return self.registry.group_remove(connection_id, group)
+
+    def export_connection(self, connection_id: str) -> dict[str, Any] | None:
+        """Hand a connection over to another process: its state, and it is gone from here."""
+        conn = self.registry.by_id.get(connection_id)
+        if conn is None:
+            return None
+        state = {"id": conn.id, "token": conn.token, "user": conn.user, "groups": sorted(conn.groups),
+                 "core": conn.core.snapshot()}
+        self.registry.remove(conn)
+        conn.hand_over()
+        log.info("connection %s: handed over to another process", conn.id)
+        return state
+
+    def adopt_connection(self, state: dict[str, Any], ops: list[dict[str, Any]]) -> None:
+        """Take over a connection handed over by another process, then apply what came meanwhile."""
+        core = Connection.restore(state["core"], self.clock(), self.limits)
+        conn = ServerConnection(state["id"], state["token"], core, self.clock, self.dispatcher, self._closed,
+                                state["user"])
+        self.registry.add(conn)
+        for group in state["groups"]:
+            self.registry.group_add(conn.id, group)
+        for op in ops:
+            if op["k"] == "send":
+                kind, names, exclude = op["t"]
+                target = Target(kind, tuple(names), tuple(exclude))
+                if self.registry.targets(target, conn):
+                    conn.push(op["r"])
+            elif op.get("c") == conn.id:
+                (self.registry.group_add if op["k"] == "gadd" else self.registry.group_remove)(conn.id, op["g"])
+
+    async def forwarded(self, connection_id: str, op: str, body: str) -> tuple[int, str | None]:
+        """A POST or DELETE that reached another process, for a connection held here."""
+        conn = self.registry.by_id.get(connection_id)
+        if conn is None:
+            return 410, None
+        if op == "delete":
+            conn.close(None)
+            return 202, None
+        async with conn.post_lock:
+            return await self._receive(conn, body)
+
     # --- ASGI --------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        self._start_ticker()
+        await self._start()
         request = Request(scope)
         origin = request.origin
         if origin is not None and not self.origin_allowed(request, origin):
@@ -174,10 +226,15 @@ class Gateway:
             await self._refuse(request, send, 400, "the id query parameter is required")
             return
         conn = self.registry.by_token.get(token)
+        if conn is None and request.method == "GET" and await self.backplane.claim(self.name, token):
+            conn = self.registry.by_token.get(token)
+        if conn is None and request.method in ("POST", "DELETE"):
+            await self._forward(request, token, receive, send)
+            return
         if conn is None:
             await self._unknown_token(request, send)
             return
-        if request.method == "POST" and request.scope["type"] == "http":
+        if request.method == "POST":
             await self._post(conn, receive, send)
         elif request.method == "DELETE":
             log.info("connection %s: closed by DELETE", conn.id)
@@ -187,6 +244,27 @@ class Gateway:
             await self._stream(conn, request, receive, send)
         else:
             await respond_error(send, 405, f"method {request.method} is not allowed")
+
+    async def _forward(self, request: Request, token: str, receive: Receive, send: Send) -> None:
+        """POST or DELETE for a connection another process holds: that process answers."""
+        body = await read_body(receive, self.max_body) if request.method == "POST" else b""
+        if body is None:
+            await respond_error(send, 413, f"request body exceeds {self.max_body} bytes")
+            return
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            await respond_error(send, 400, "the body is not valid UTF-8")
+            return
+        result = await self.backplane.forward(self.name, token, request.method.lower(), text)
+        if result is None:
+            await self._unknown_token(request, send)
+            return
+        status, error = result
+        if error is not None:
+            await respond_error(send, status, error)
+        else:
+            await respond(send, status)
 
     async def _unknown_token(self, request: Request, send: Send) -> None:
         address = request.client.rsplit(":", 1)[0]
@@ -220,17 +298,27 @@ class Gateway:
                 await respond_error(send, 413, f"request body exceeds {self.max_body} bytes")
                 return
             try:
-                await conn.receive(body.decode("utf-8"))
+                text = body.decode("utf-8")
             except UnicodeDecodeError:
                 conn.close("the body is not valid UTF-8")
                 await respond_error(send, 400, "the body is not valid UTF-8")
                 return
-            except ProtocolError as exc:
-                log.warning("connection %s closed: %s", conn.id, exc.message)
-                conn.close(exc.message)
-                await respond_error(send, exc.status, exc.message)
-                return
-        await respond(send, 200)
+            status, error = await self._receive(conn, text)
+        if error is not None:
+            await respond_error(send, status, error)
+        else:
+            await respond(send, status)
+
+    @staticmethod
+    async def _receive(conn: ServerConnection, text: str) -> tuple[int, str | None]:
+        """Feed a POST body to a connection: (status, error)."""
+        try:
+            await conn.receive(text)
+        except ProtocolError as exc:
+            log.warning("connection %s closed: %s", conn.id, exc.message)
+            conn.close(exc.message)
+            return exc.status, exc.message
+        return 200, None
 
     async def _negotiate(self, request: Request, receive: Receive, send: Send) -> None:
         if request.method == "OPTIONS":
@@ -253,6 +341,7 @@ class Gateway:
             await respond_error(send, 503, "too many connections", [(b"retry-after", b"5")])
             return
         conn = self._create(query.stateful_reconnect, user)
+        await self.backplane.announce(self.name, conn.token, conn.id)
         response = NegotiateResponse(
             conn.id, conn.token if query.version >= 1 else None, query.version,
             tuple(t.name for t in self.transports), query.stateful_reconnect,
@@ -273,6 +362,7 @@ class Gateway:
     def _closed(self, conn: ServerConnection) -> None:
         handshaken = conn.id in self.registry.by_id and conn.core.close_reason != "handshake timeout"
         self.registry.remove(conn)
+        self._spawn(self.backplane.forget(self.name, conn.token))
         log.info("connection %s: closed (%s)", conn.id, conn.core.close_reason or "normal")
         if handshaken:
             self._spawn(self.dispatcher.disconnected(conn, conn.core.close_reason))
@@ -284,9 +374,10 @@ class Gateway:
 
     # --- time --------------------------------------------------------------------------------
 
-    def _start_ticker(self) -> None:
+    async def _start(self) -> None:
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.ensure_future(self._tick_forever())
+            await self.backplane.start()
 
     async def _tick_forever(self) -> None:
         while True:

@@ -1,9 +1,12 @@
-"""The ``gateway`` command: ``gateway demo`` serves the demo."""
+"""The ``gateway`` command: ``gateway demo`` serves the demo; ``gateway worker`` runs job workers."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
+import os
 
 from .transports import TRANSPORT_NAMES
 
@@ -16,28 +19,48 @@ def _transports(value: str) -> tuple[str, ...]:
     return names
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="A realtime transport negotiation gateway.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="serve the demo (job progress, transport comparison, chat)")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--transports", type=_transports, default=TRANSPORT_NAMES,
-                      help="comma-separated, in priority order (default: %(default)s)")
+                      help="comma-separated, in priority order (default: all four)")
     demo.add_argument("--allow-origin", action="append", dest="origins", metavar="ORIGIN",
                       help="an origin allowed to use the hubs from another page (repeatable; default: any)")
     demo.add_argument("--poll-timeout", type=float, default=20.0, help="long-poll hold time in seconds")
-    demo.add_argument("--workers", type=int, default=4, help="job worker pool size")
+    demo.add_argument("--redis", metavar="URL", help="share a Redis backplane and job store (redis://host:port/db)")
+    demo.add_argument("--workers", type=int, default=1, help="server processes on the port (needs --redis if > 1)")
+    demo.add_argument("--job-workers", type=int, default=4, help="job worker tasks per process (0: none)")
     demo.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    args = parser.parse_args(argv)
+    worker = sub.add_parser("worker", help="run job workers that publish progress through Redis")
+    worker.add_argument("--redis", metavar="URL", required=True)
+    worker.add_argument("--concurrency", type=int, default=4)
+    worker.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "worker":
+        from .demo.app import run_worker
+
+        print(f"gateway worker: {args.concurrency} job workers on {args.redis}", flush=True)
+        asyncio.run(run_worker(args.redis, args.concurrency))
+        return
+    if args.workers > 1 and not args.redis:
+        raise SystemExit("gateway demo: --workers > 1 needs --redis (processes share connections through it)")
 
     import uvicorn
 
-    from .demo.app import create_app
-
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(transports=args.transports, allowed_origins=args.origins or ("*",),
-                     poll_timeout=args.poll_timeout, workers=args.workers)
-    print(f"gateway demo on http://{args.host}:{args.port}/  (transports: {', '.join(args.transports)})", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, http="h11", ws="wsproto", log_level=args.log_level,
-                timeout_graceful_shutdown=2, access_log=False)
+    options = {"transports": list(args.transports), "allowed_origins": args.origins or ["*"],
+               "poll_timeout": args.poll_timeout, "job_workers": args.job_workers, "redis_url": args.redis}
+    os.environ["GATEWAY_DEMO"] = json.dumps(options)
+    backplane = f"redis at {args.redis}" if args.redis else "in-process backplane"
+    print(f"gateway demo on http://{args.host}:{args.port}/  ({', '.join(args.transports)}; {backplane}; "
+          f"{args.workers} process{'es' if args.workers > 1 else ''})", flush=True)
+    uvicorn.run("gateway.demo.app:create_app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers if args.workers > 1 else None, http="h11", ws="wsproto",
+                log_level=args.log_level, timeout_graceful_shutdown=2, access_log=False)

@@ -76,5 +76,11 @@ class ServerConnection:
         self.closed.set()
         self._on_close(self)
 
+    def hand_over(self) -> None:
+        """This process lets the connection go to another: its streams end, the client is told nothing."""
+        self.core.close("handed over", notify=False)
+        self.wake.set()
+        self.closed.set()
+
     def __repr__(self) -> str:
         return f"<ServerConnection {self.id} {self.core.state.value} {self.stream}>"

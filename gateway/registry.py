@@ -79,6 +79,19 @@ class Registry:
             return list(index.get(target.names[0], ()))
         return set().union(*(index.get(name, ()) for name in target.names))
 
+    @staticmethod
+    def targets(target: Target, conn: ServerConnection) -> bool:
+        """Whether ``target`` names ``conn``."""
+        if conn.id in target.exclude:
+            return False
+        if target.kind == "all":
+            return True
+        if target.kind == "group":
+            return not conn.groups.isdisjoint(target.names)
+        if target.kind == "user":
+            return conn.user in target.names
+        return conn.id in target.names
+
     def deliver(self, target: Target, record: str) -> int:
         """Push ``record`` to every local connection ``target`` names; returns how many."""
         count = 0

@@ -28,9 +28,25 @@ class LocalDelivery(Protocol):
 
 
 class Backplane(Protocol):
-    """Routes sends and group changes to the process that holds each connection."""
+    """Routes sends and group changes to the process that holds each connection.
+
+    ``announce``, ``forget``, ``claim`` and ``forward`` let any process serve any connection:
+    a single process has nothing to announce, claim or forward (the in-process null object).
+    """
+
+    healthy: bool
 
     def register(self, hub: str, local: LocalDelivery) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def announce(self, hub: str, token: str, connection_id: str) -> None: ...
+
+    async def forget(self, hub: str, token: str) -> None: ...
+
+    async def claim(self, hub: str, token: str) -> bool: ...
+
+    async def forward(self, hub: str, token: str, op: str, body: str = "") -> tuple[int, str | None] | None: ...
 
     async def publish(self, hub: str, target: Target, record: str) -> None: ...
 

@@ -8,8 +8,25 @@ from .base import LocalDelivery, Target
 class InProcessBackplane:
     """Every connection lives in this process, so a publish is a local delivery."""
 
+    healthy = True
+
     def __init__(self) -> None:
         self._hubs: dict[str, LocalDelivery] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def announce(self, hub: str, token: str, connection_id: str) -> None:
+        return None
+
+    async def forget(self, hub: str, token: str) -> None:
+        return None
+
+    async def claim(self, hub: str, token: str) -> bool:
+        return False
+
+    async def forward(self, hub: str, token: str, op: str, body: str = "") -> tuple[int, str | None] | None:
+        return None
 
     def register(self, hub: str, local: LocalDelivery) -> None:
         self._hubs[hub] = local

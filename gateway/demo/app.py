@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Iterable
 from importlib import resources
 from typing import Any
@@ -14,9 +16,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..app import Gateway
+from ..backplane import Backplane, InProcessBackplane
 from ..transports import TRANSPORT_NAMES
 from .hubs import ChatHub, EchoHub, JobsHub, job_group
-from .jobs import Job, JobQueue
+from .jobs import Job, Jobs, JobStore, MemoryJobStore, RedisJobStore
 
 MAX_STEPS = 1000
 MAX_STEP_MS = 60_000
@@ -37,19 +40,29 @@ def _int(body: dict[str, Any], key: str, default: int | None, low: int, high: in
 
 def create_app(
     *, transports: Iterable[str] = TRANSPORT_NAMES, allowed_origins: Iterable[str] = ("*",),
-    poll_timeout: float = 20.0, workers: int = 4,
+    poll_timeout: float = 20.0, job_workers: int = 4, redis_url: str | None = None,
 ) -> Starlette:
-    """The demo as an ASGI app: ``/``, ``/jobs``, and the hubs under ``/hubs``."""
+    """The demo as an ASGI app: ``/``, ``/jobs``, and the hubs under ``/hubs``.
+
+    With ``redis_url`` the hubs share a Redis backplane and the jobs live in Redis, so several
+    processes serve the same demo and job workers may run in yet other processes.
+    """
     transports, allowed_origins = tuple(transports), tuple(allowed_origins)
+    backplane: Backplane = InProcessBackplane()
+    store: JobStore = MemoryJobStore()
+    if redis_url:
+        from ..backplane.redis import RedisBackplane
+
+        backplane, store = RedisBackplane(redis_url), RedisJobStore(redis_url)
     options: dict[str, Any] = {"transports": transports, "allowed_origins": allowed_origins,
-                               "poll_timeout": poll_timeout}
+                               "poll_timeout": poll_timeout, "backplane": backplane}
     jobs_gateway: Gateway
 
     async def publish(job: Job, event: dict[str, Any]) -> None:
         await jobs_gateway.clients.group(job_group(job.id)).send("progress", event)
 
-    queue = JobQueue(publish, workers=workers)
-    bound_hub = type("JobsHub", (JobsHub,), {"queue": queue})
+    queue = Jobs(store, publish, workers=job_workers)
+    bound_hub = type("JobsHub", (JobsHub,), {"jobs": queue})
     jobs_gateway = Gateway(bound_hub, name="jobs", **options)
     echo_gateway = Gateway(EchoHub, name="echo", **options)
     chat_gateway = Gateway(ChatHub, name="chat", **options)
@@ -70,16 +83,22 @@ def create_app(
         return JSONResponse({"id": job.id}, 202, headers={"Location": f"/jobs/{job.id}"})
 
     async def get_job(request: Request) -> Response:
-        job = queue.jobs.get(request.path_params["job_id"])
-        if job is None:
+        snapshot = await queue.snapshot(request.path_params["job_id"])
+        if snapshot is None:
             return JSONResponse({"error": "no such job"}, 404)
-        return JSONResponse(job.snapshot())
+        return JSONResponse(snapshot)
 
     async def cancel_job(request: Request) -> Response:
         job_id = request.path_params["job_id"]
-        if job_id not in queue.jobs:
+        if await queue.snapshot(job_id) is None:
             return JSONResponse({"error": "no such job"}, 404)
-        return JSONResponse({"cancelled": queue.cancel(job_id)})
+        return JSONResponse({"cancelled": await queue.cancel(job_id)})
+
+    async def health(request: Request) -> Response:
+        name = "redis" if redis_url else "in-process"
+        if not backplane.healthy:
+            return JSONResponse({"ok": False, "backplane": name, "backplane_status": "down"}, 503)
+        return JSONResponse({"ok": True, "backplane": name, "backplane_status": "up"})
 
     async def static(request: Request) -> Response:
         name = request.path_params["name"]
@@ -95,11 +114,13 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await backplane.start()
         await queue.start()
         yield
         await queue.stop()
         for gateway in gateways:
             await gateway.shutdown()
+        await backplane.close()
 
     routes = [
         page("index.html"), page("compare.html"), page("chat.html"),
@@ -107,12 +128,38 @@ def create_app(
         Route("/jobs", start_job, methods=["POST"]),
         Route("/jobs/{job_id}", get_job, methods=["GET"]),
         Route("/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
-        Route("/health", lambda request: JSONResponse({"ok": True, "backplane": "in-process"})),
+        Route("/health", health),
         jobs_gateway.route("/hubs/jobs"),
         echo_gateway.route("/hubs/echo"),
         chat_gateway.route("/hubs/chat"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.queue = queue
+    app.state.jobs = queue
     app.state.gateways = gateways
     return app
+
+
+def create_app_from_env() -> Starlette:
+    """The app ``gateway demo --workers N`` runs in each worker process (options in GATEWAY_DEMO)."""
+    options = json.loads(os.environ.get("GATEWAY_DEMO", "{}"))
+    return create_app(**options)
+
+
+async def run_worker(redis_url: str, concurrency: int = 4) -> None:
+    """A job worker process: takes jobs from Redis and publishes progress through the Redis backplane."""
+    from ..backplane.redis import RedisBackplane
+
+    backplane = RedisBackplane(redis_url)
+    clients = backplane.clients("jobs")
+    await backplane.start()
+
+    async def publish(job: Job, event: dict[str, Any]) -> None:
+        await clients.group(job_group(job.id)).send("progress", event)
+
+    jobs = Jobs(RedisJobStore(redis_url), publish, workers=concurrency)
+    await jobs.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await jobs.stop()
+        await backplane.close()

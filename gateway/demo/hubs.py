@@ -7,7 +7,7 @@ from collections import deque
 from typing import Any
 
 from ..hub import Hub, HubError
-from .jobs import JobQueue
+from .jobs import Jobs
 
 
 def job_group(job_id: str) -> str:
@@ -17,20 +17,23 @@ def job_group(job_id: str) -> str:
 class JobsHub(Hub):
     """``Subscribe(jobId)`` returns the job's state and step log, then ``progress`` calls follow."""
 
-    queue: JobQueue  # set by the demo app
+    jobs: Jobs  # set by the demo app
 
     async def subscribe(self, job_id: str) -> dict[str, Any]:
-        job = self.queue.jobs.get(job_id) if isinstance(job_id, str) else None
-        if job is None:
-            raise HubError(f"unknown job {job_id!r}")
+        if not isinstance(job_id, str) or not 0 < len(job_id) <= 64:
+            raise HubError("a job id is a short string")
         await self.groups.add(self.context.connection_id, job_group(job_id))
-        return job.snapshot()
+        snapshot = await self.jobs.snapshot(job_id)
+        if snapshot is None:
+            await self.groups.remove(self.context.connection_id, job_group(job_id))
+            raise HubError(f"unknown job {job_id!r}")
+        return snapshot
 
     async def unsubscribe(self, job_id: str) -> None:
         await self.groups.remove(self.context.connection_id, job_group(str(job_id)))
 
     async def cancel(self, job_id: str) -> bool:
-        return self.queue.cancel(str(job_id))
+        return await self.jobs.cancel(str(job_id))
 
 
 class EchoHub(Hub):

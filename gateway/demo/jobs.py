@@ -1,16 +1,18 @@
-"""An in-process job queue: a bounded worker pool runs jobs step by step and publishes progress."""
+"""Jobs: a store (in-process, or Redis for several processes) and workers that run jobs step by step,
+publishing every change to the job's group."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("gateway.demo")
 
@@ -45,9 +47,8 @@ class Job:
     message: str = "Queued"
     seq: int = 0
     error: str | None = None
-    log: list[dict[str, Any]] = field(default_factory=list)
-    created: float = field(default_factory=time.time)
     updated: float = 0.0
+    created: float = field(default_factory=time.time)
 
     def event(self) -> dict[str, Any]:
         """The ``progress`` payload for the job's current state."""
@@ -55,28 +56,88 @@ class Job:
                 "message": self.message, "seq": self.seq, "error": self.error, "steps": self.steps,
                 "ts": self.updated}
 
-    def snapshot(self) -> dict[str, Any]:
-        """The current state and the whole step log, for late subscribers and ``GET /jobs/{id}``."""
-        return {**self.event(), "log": list(self.log)}
+    def advance(self, state: JobState, percent: int, step: int, message: str, error: str | None = None) -> None:
+        self.state, self.percent, self.step, self.message, self.error = state, percent, step, message, error
+        self.seq += 1
+        self.updated = round(time.time() * 1000, 1)
+
+
+class JobStore(Protocol):
+    """Where jobs, their step logs and the queue of jobs to run live."""
+
+    async def create(self, job: Job) -> None: ...
+
+    async def record(self, job: Job, event: dict[str, Any]) -> None: ...
+
+    async def load(self, job_id: str) -> Job | None: ...
+
+    async def log(self, job_id: str) -> list[dict[str, Any]]: ...
+
+    async def cancel(self, job_id: str) -> bool: ...
+
+    async def cancelled(self, job_id: str) -> bool: ...
+
+    async def next(self) -> Job: ...
+
+
+class MemoryJobStore:
+    """Jobs in this process (bounded: the oldest are forgotten)."""
+
+    def __init__(self, max_jobs: int = 10_000) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.logs: dict[str, list[dict[str, Any]]] = {}
+        self._cancelled: set[str] = set()
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._max = max_jobs
+
+    async def create(self, job: Job) -> None:
+        if len(self.jobs) >= self._max:
+            oldest = next(iter(self.jobs))
+            self.jobs.pop(oldest)
+            self.logs.pop(oldest, None)
+        self.jobs[job.id] = job
+        self.logs.setdefault(job.id, [])
+        self._queue.put_nowait(job)
+
+    async def record(self, job: Job, event: dict[str, Any]) -> None:
+        self.jobs[job.id] = job
+        self.logs.setdefault(job.id, []).append(event)
+
+    async def load(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    async def log(self, job_id: str) -> list[dict[str, Any]]:
+        return list(self.logs.get(job_id, ()))
+
+    async def cancel(self, job_id: str) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None or job.state in FINAL:
+            return False
+        self._cancelled.add(job_id)
+        return True
+
+    async def cancelled(self, job_id: str) -> bool:
+        return job_id in self._cancelled
+
+    async def next(self) -> Job:
+        return await self._queue.get()
 
 
 Publish = Callable[[Job, dict[str, Any]], Awaitable[None]]
 
 
-class JobQueue:
-    """Queues jobs, runs at most ``workers`` at a time, and publishes every change."""
+class Jobs:
+    """Starts jobs, answers for their state, and runs them on ``workers`` tasks (0: another process does)."""
 
-    def __init__(self, publish: Publish, *, workers: int = 4, max_jobs: int = 10_000) -> None:
-        self.jobs: dict[str, Job] = {}
+    def __init__(self, store: JobStore, publish: Publish, *, workers: int = 4) -> None:
+        self.store = store
         self._publish = publish
-        self._queue: asyncio.Queue[Job] = asyncio.Queue()
-        self._workers: list[asyncio.Task[None]] = []
         self._count = workers
-        self._max_jobs = max_jobs
+        self._workers: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         if not self._workers:
-            self._workers = [asyncio.ensure_future(self._work()) for _ in range(self._count)]
+            self._workers = [asyncio.ensure_future(self.work()) for _ in range(self._count)]
 
     async def stop(self) -> None:
         for task in self._workers:
@@ -85,60 +146,112 @@ class JobQueue:
         self._workers = []
 
     async def submit(self, steps: int, step_ms: int, fail_at: int | None = None) -> Job:
-        await self.start()
-        if len(self.jobs) >= self._max_jobs:
-            oldest = next(iter(self.jobs))
-            self.jobs.pop(oldest)
         job = Job(secrets.token_hex(6), steps, step_ms, fail_at)
-        self.jobs[job.id] = job
-        await self._advance(job, JobState.PENDING, 0, 0, "Queued, waiting for a worker")
-        self._queue.put_nowait(job)
+        job.advance(JobState.PENDING, 0, 0, "Queued, waiting for a worker")
+        await self.store.record(job, job.event())
+        await self.store.create(job)
+        await self._publish(job, job.event())
         return job
 
-    def cancel(self, job_id: str) -> bool:
-        job = self.jobs.get(job_id)
-        if job is None or job.state in FINAL:
-            return False
-        job.state = JobState.CANCELLED  # the worker publishes it at its next step
-        return True
+    async def snapshot(self, job_id: str) -> dict[str, Any] | None:
+        """The current state and the whole step log, for late subscribers and ``GET /jobs/{id}``."""
+        job = await self.store.load(job_id)
+        if job is None:
+            return None
+        return {**job.event(), "log": await self.store.log(job_id)}
 
-    async def _advance(self, job: Job, state: JobState, percent: int, step: int, message: str,
-                       error: str | None = None) -> None:
-        job.state, job.percent, job.step, job.message, job.error = state, percent, step, message, error
-        job.seq += 1
-        job.updated = round(time.time() * 1000, 1)
-        event = job.event()
-        job.log.append(event)
-        await self._publish(job, event)
+    async def cancel(self, job_id: str) -> bool:
+        return await self.store.cancel(job_id)
 
-    async def _work(self) -> None:
+    async def work(self) -> None:
+        """A worker: take jobs from the store and run them, forever."""
         while True:
-            job = await self._queue.get()
+            job = await self.store.next()
             try:
                 await self.run(job)
+            except asyncio.CancelledError:
+                raise
             except Exception:
                 log.exception("job %s crashed", job.id)
                 await self._advance(job, JobState.FAILED, job.percent, job.step, "Crashed", "internal error")
 
-    @staticmethod
-    def _cancelled(job: Job) -> bool:
-        return job.state is JobState.CANCELLED
+    async def _advance(self, job: Job, state: JobState, percent: int, step: int, message: str,
+                       error: str | None = None) -> None:
+        job.advance(state, percent, step, message, error)
+        event = job.event()
+        await self.store.record(job, event)
+        await self._publish(job, event)
 
     async def run(self, job: Job) -> None:
         """Run one job through Processing to Completed, Failed or Cancelled."""
-        if job.state is JobState.CANCELLED:
-            await self._advance(job, JobState.CANCELLED, 0, 0, "Cancelled before it started")
-            return
         messages = itertools.cycle(STEP_MESSAGES)
         for step in range(1, job.steps + 1):
-            message = next(messages)
-            await asyncio.sleep(job.step_ms / 1000)
-            if self._cancelled(job):
+            if await self.store.cancelled(job.id):
                 await self._advance(job, JobState.CANCELLED, job.percent, step - 1, "Cancelled")
                 return
+            message = next(messages)
+            await asyncio.sleep(job.step_ms / 1000)
             if job.fail_at is not None and step == job.fail_at:
                 reason = f"Step {step} failed: the payment provider declined the card"
                 await self._advance(job, JobState.FAILED, job.percent, step, message, reason)
                 return
             await self._advance(job, JobState.PROCESSING, step * 100 // job.steps, step, message)
         await self._advance(job, JobState.COMPLETED, 100, job.steps, "Done: your trip is booked")
+
+
+class RedisJobStore:
+    """Jobs in Redis, so that any gateway process answers for them and a worker process runs them."""
+
+    def __init__(self, url: str, prefix: str = "gw:demo") -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.from_url(url, decode_responses=True)
+        self._prefix = prefix
+
+    def _key(self, job_id: str, part: str = "") -> str:
+        return f"{self._prefix}:job:{job_id}{part}"
+
+    async def create(self, job: Job) -> None:
+        await self._redis.lpush(f"{self._prefix}:queue", job.id)
+
+    async def record(self, job: Job, event: dict[str, Any]) -> None:
+        data = asdict(job)
+        data["state"] = job.state.value
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key(job.id), json.dumps(data), ex=86400)
+            pipe.rpush(self._key(job.id, ":log"), json.dumps(event))
+            pipe.expire(self._key(job.id, ":log"), 86400)
+            await pipe.execute()
+
+    async def load(self, job_id: str) -> Job | None:
+        raw = await self._redis.get(self._key(job_id))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        data["state"] = JobState(data["state"])
+        return Job(**data)
+
+    async def log(self, job_id: str) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in await self._redis.lrange(self._key(job_id, ":log"), 0, -1)]
+
+    async def cancel(self, job_id: str) -> bool:
+        job = await self.load(job_id)
+        if job is None or job.state in FINAL:
+            return False
+        await self._redis.set(self._key(job_id, ":cancel"), "1", ex=86400)
+        return True
+
+    async def cancelled(self, job_id: str) -> bool:
+        return bool(await self._redis.exists(self._key(job_id, ":cancel")))
+
+    async def next(self) -> Job:
+        while True:
+            popped = await self._redis.brpop([f"{self._prefix}:queue"], timeout=5)
+            if popped is None:
+                continue
+            job = await self.load(str(popped[1]))
+            if job is not None:
+                return job
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -71,6 +71,11 @@ class RecordReader:
         return records
 
     @property
+    def buffered(self) -> str:
+        """The partial record waiting for the rest of its text."""
+        return self._buffer
+
+    @property
     def pending(self) -> bool:
         """True when a partial record is waiting for the rest of its bytes."""
         return bool(self._buffer)

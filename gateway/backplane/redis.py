@@ -1,0 +1,341 @@
+"""The Redis backplane: several processes, any of which can serve any request of any connection.
+
+Theory of operation
+-------------------
+Every process subscribes, on one pub/sub connection, to ``{prefix}:all`` and to its own
+``{prefix}:node:{id}``. One connection means one order: every process sees the messages of
+``:all`` in the same order, which is what makes a handover exact.
+
+* A send (all, group, user, connection) is published on ``:all``; every process delivers it to
+  its own connections. Nothing is delivered before it comes back from Redis, so all processes
+  agree on the order of sends.
+* Group changes for a connection held here apply at once; others go on ``:all`` and the holder
+  applies them.
+* A token directory (``{prefix}:tok:{hub}:{sha256(token)}`` → holder and connection id) lets any
+  process find a connection. Tokens themselves never reach Redis.
+* A stream request for a connection held elsewhere moves the connection here: this process
+  publishes a *handover* marker on ``:all``. The holder, when the marker reaches it, snapshots the
+  connection (queued and unacknowledged records, sequence counters, groups, user) and drops it;
+  this process buffers every send from its own sight of the marker on. Sends before the marker are
+  in the snapshot, sends after it in the buffer: none lost, none twice.
+* POST and DELETE for a connection held elsewhere are forwarded to the holder and answered from it,
+  so a long poll held here is not moved away by the client's sends.
+* When Redis is down, sends reach this process's connections only, and handovers and forwards
+  fail (clients negotiate afresh). ``healthy`` reports it; delivery across processes resumes
+  when Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .base import LocalDelivery, Target
+
+if TYPE_CHECKING:
+    from ..hub import HubClients
+
+log = logging.getLogger("gateway.redis")
+
+
+@runtime_checkable
+class LocalNode(LocalDelivery, Protocol):
+    """What a process offers the Redis backplane for one hub (the Gateway implements it)."""
+
+    def export_connection(self, connection_id: str) -> dict[str, Any] | None: ...
+
+    def adopt_connection(self, state: dict[str, Any], ops: list[dict[str, Any]]) -> None: ...
+
+    def forwarded(self, connection_id: str, op: str, body: str) -> Awaitable[tuple[int, str | None]]: ...
+
+
+@dataclass(slots=True)
+class _Claim:
+    hub: str
+    connection_id: str
+    result: asyncio.Future[dict[str, Any] | None]
+    buffering: bool = False
+    ops: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _token_key(prefix: str, hub: str, token: str) -> str:
+    return f"{prefix}:tok:{hub}:{hashlib.sha256(token.encode()).hexdigest()}"
+
+
+class RedisBackplane:
+    """Routes sends, group changes, handovers and forwarded requests through Redis."""
+
+    def __init__(
+        self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "gw", node: str | None = None,
+        handover_timeout: float = 2.0, token_ttl: int = 24 * 3600,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.node = node or secrets.token_hex(6)
+        self.handover_timeout = handover_timeout
+        self.token_ttl = token_ttl
+        self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
+        self._hubs: dict[str, LocalNode] = {}
+        self._claims: dict[str, _Claim] = {}
+        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._ready: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.healthy = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def register(self, hub: str, local: LocalDelivery) -> None:
+        if not isinstance(local, LocalNode):
+            raise TypeError("the Redis backplane needs a LocalNode (a Gateway)")
+        self._hubs[hub] = local
+
+    @property
+    def _all(self) -> str:
+        return f"{self.prefix}:all"
+
+    def _node_channel(self, node: str) -> str:
+        return f"{self.prefix}:node:{node}"
+
+    async def start(self) -> None:
+        """Subscribe (once); returns when subscribed or after one failed try."""
+        if self._listener is None or self._listener.done():
+            self._ready = asyncio.Event()
+            self._listener = asyncio.ensure_future(self._listen())
+        assert self._ready is not None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), 3)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+        for task in list(self._tasks):
+            task.cancel()
+        await self._redis.aclose()
+
+    def clients(self, hub: str) -> HubClients:
+        """``clients`` for ``hub`` from a process that serves no connection (a job worker)."""
+        from ..hub import HubClients
+
+        async def publish(target: Target, record: str) -> None:
+            await self.publish(hub, target, record)
+
+        return HubClients(publish)
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._all, self._node_channel(self.node))
+                await self._redis.set(f"{self.prefix}:alive:{self.node}", "1", ex=10)
+                if not self.healthy:
+                    log.info("backplane node %s: subscribed to redis", self.node)
+                self.healthy = True
+                assert self._ready is not None
+                self._ready.set()
+                heartbeat = asyncio.get_running_loop().time()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    now = asyncio.get_running_loop().time()
+                    if now - heartbeat >= 3:
+                        heartbeat = now
+                        await self._redis.set(f"{self.prefix}:alive:{self.node}", "1", ex=10)
+                    if message is not None and message["type"] == "message":
+                        await self._handle(json.loads(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self.healthy:
+                    log.warning("backplane node %s: redis unavailable (%s); local delivery only", self.node, exc)
+                self.healthy = False
+                assert self._ready is not None
+                self._ready.set()
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, channel: str, message: dict[str, Any]) -> None:
+        await self._redis.publish(channel, json.dumps(message, separators=(",", ":")))
+
+    # --- sends and groups --------------------------------------------------------------------
+
+    async def publish(self, hub: str, target: Target, record: str) -> None:
+        message = {"k": "send", "h": hub, "t": [target.kind, target.names, target.exclude], "r": record}
+        if self.healthy:
+            try:
+                await self._publish(self._all, message)
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("backplane: publish failed (%s); delivering locally only", exc)
+        local = self._hubs.get(hub)
+        if local is not None:
+            local.deliver(target, record)
+
+    async def group_add(self, hub: str, connection_id: str, group: str) -> None:
+        await self._group("gadd", hub, connection_id, group)
+
+    async def group_remove(self, hub: str, connection_id: str, group: str) -> None:
+        await self._group("grem", hub, connection_id, group)
+
+    async def _group(self, kind: str, hub: str, connection_id: str, group: str) -> None:
+        local = self._hubs.get(hub)
+        if local is not None:
+            apply = local.group_add if kind == "gadd" else local.group_remove
+            if apply(connection_id, group) or not self.healthy:
+                return
+        await self._publish(self._all, {"k": kind, "h": hub, "c": connection_id, "g": group})
+
+    # --- the token directory -----------------------------------------------------------------
+
+    async def announce(self, hub: str, token: str, connection_id: str) -> None:
+        """Record that this process holds the connection of ``token``."""
+        with contextlib.suppress(RedisError, OSError):
+            value = json.dumps({"node": self.node, "id": connection_id})
+            await self._redis.set(_token_key(self.prefix, hub, token), value, ex=self.token_ttl)
+
+    async def forget(self, hub: str, token: str) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(_token_key(self.prefix, hub, token))
+
+    async def _locate(self, hub: str, token: str) -> tuple[str, str] | None:
+        if not self.healthy:
+            return None
+        try:
+            raw = await self._redis.get(_token_key(self.prefix, hub, token))
+            if raw is None:
+                return None
+            entry = json.loads(raw)
+            node, connection_id = str(entry["node"]), str(entry["id"])
+            if node != self.node and not await self._redis.exists(f"{self.prefix}:alive:{node}"):
+                log.info("connection %s: its process %s is gone", connection_id, node)
+                await self._redis.delete(_token_key(self.prefix, hub, token))
+                return None
+        except (RedisError, OSError, ValueError, KeyError):
+            return None
+        return node, connection_id
+
+    # --- handover ----------------------------------------------------------------------------
+
+    async def claim(self, hub: str, token: str) -> bool:
+        """Move the connection of ``token`` here, if another process holds it; True once it is here."""
+        located = await self._locate(hub, token)
+        if located is None or located[0] == self.node:
+            return False
+        node, connection_id = located
+        corr = secrets.token_hex(8)
+        claim = _Claim(hub, connection_id, asyncio.get_running_loop().create_future())
+        self._claims[corr] = claim
+        try:
+            await self._publish(self._all, {"k": "handover", "h": hub, "c": connection_id, "from": node,
+                                            "to": self.node, "q": corr})
+            state = await asyncio.wait_for(claim.result, self.handover_timeout)
+        except (TimeoutError, RedisError, OSError) as exc:
+            log.warning("connection %s: handover from %s failed (%r)", connection_id, node, exc)
+            return False
+        finally:
+            self._claims.pop(corr, None)
+        if state is None:
+            return False
+        self._hubs[hub].adopt_connection(state, claim.ops)  # with the buffered ops, before any await
+        await self.announce(hub, token, connection_id)
+        log.info("connection %s: moved here from %s", connection_id, node)
+        return True
+
+    # --- forwarded requests ------------------------------------------------------------------
+
+    async def forward(self, hub: str, token: str, op: str, body: str = "") -> tuple[int, str | None] | None:
+        """Have the process holding ``token``'s connection handle a POST or DELETE; None if none does."""
+        for _ in range(3):
+            located = await self._locate(hub, token)
+            if located is None or located[0] == self.node:
+                return None
+            node, connection_id = located
+            corr = secrets.token_hex(8)
+            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self._replies[corr] = future
+            try:
+                await self._publish(self._node_channel(node), {"k": op, "h": hub, "c": connection_id, "b": body,
+                                                               "from": self.node, "q": corr})
+                reply = await asyncio.wait_for(future, 5.0)
+            except (TimeoutError, RedisError, OSError):
+                return 503, "the process holding this connection did not answer"
+            finally:
+                self._replies.pop(corr, None)
+            if reply["status"] != 410:  # 410: it moved meanwhile; look it up again
+                return int(reply["status"]), reply.get("error")
+        return 503, "the connection keeps moving"
+
+    async def _answer(self, message: dict[str, Any]) -> None:
+        local = self._hubs.get(message["h"])
+        status, error = (410, None) if local is None else await local.forwarded(message["c"], message["k"],
+                                                                                 message.get("b", ""))
+        with contextlib.suppress(RedisError, OSError):
+            await self._publish(self._node_channel(message["from"]),
+                                {"k": "reply", "q": message["q"], "status": status, "error": error})
+
+    # --- the one place messages come in ------------------------------------------------------
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("k")
+        if kind in ("send", "gadd", "grem"):
+            self._apply(message)
+        elif kind == "handover":
+            await self._handover(message)
+        elif kind == "state":
+            claim = self._claims.get(message["q"])
+            if claim is not None and not claim.result.done():
+                claim.result.set_result(message.get("s"))
+        elif kind in ("post", "delete"):
+            self._spawn(self._answer(message))
+        elif kind == "reply":
+            future = self._replies.get(message["q"])
+            if future is not None and not future.done():
+                future.set_result(message)
+
+    def _apply(self, message: dict[str, Any]) -> None:
+        hub = message["h"]
+        local = self._hubs.get(hub)
+        if local is None:
+            return
+        for claim in self._claims.values():
+            if claim.buffering and claim.hub == hub:
+                claim.ops.append(message)
+        if message["k"] == "send":
+            kind, names, exclude = message["t"]
+            local.deliver(Target(kind, tuple(names), tuple(exclude)), message["r"])
+        elif message["k"] == "gadd":
+            local.group_add(message["c"], message["g"])
+        else:
+            local.group_remove(message["c"], message["g"])
+
+    async def _handover(self, message: dict[str, Any]) -> None:
+        if message["to"] == self.node:
+            claim = self._claims.get(message["q"])
+            if claim is not None:
+                claim.buffering = True
+        if message["from"] == self.node:
+            local = self._hubs.get(message["h"])
+            state = local.export_connection(message["c"]) if local is not None else None
+            with contextlib.suppress(RedisError, OSError):
+                await self._publish(self._node_channel(message["to"]), {"k": "state", "q": message["q"], "s": state})
+
+
+__all__ = ["LocalNode", "RedisBackplane"]
