@@ -16,7 +16,7 @@ class Ledger:
     and drops duplicates after a resume), ``replay`` is what to send first on a new stream.
     """
 
-    __slots__ = ("_next_out", "_unacked", "_in_next", "_in_last", "ack_due")
+    __slots__ = ("_next_out", "_unacked", "_in_next", "_in_last", "ack_due", "duplicates")
 
     def __init__(self) -> None:
         self._next_out = 1
@@ -24,6 +24,8 @@ class Ledger:
         self._in_next = 1
         self._in_last = 0
         self.ack_due = False
+        self.duplicates = 0
+        """How many replayed messages were dropped as already received."""
 
     @property
     def unacked(self) -> int:
@@ -61,6 +63,7 @@ class Ledger:
         current = self._in_next
         self._in_next += 1
         if current <= self._in_last:
+            self.duplicates += 1
             return False
         self._in_last = current
         self.ack_due = True
