@@ -385,3 +385,26 @@ async def test_stateful_reconnect_has_no_gap_and_no_duplicate(server: LiveServer
             assert await client.invoke("Echo", "after") == "after"
         finally:
             await client.close()
+
+
+async def test_stateful_resume_on_another_transport(server: LiveServer, transport: str) -> None:
+    """A resume may use another transport than the one that dropped: here the next one in order."""
+    other = TRANSPORT_NAMES[(TRANSPORT_NAMES.index(transport) + 1) % len(TRANSPORT_NAMES)]
+    group = secrets.token_hex(4)
+    client = HubClient(server.url(), transport=transport, stateful_reconnect=True, ack_interval=60)
+    bursts: list[int] = []
+    client.on("burst", lambda message: bursts.append(message["i"]))
+    await client.start()
+    async with started(server, transport) as pusher:
+        try:
+            await client.invoke("Join", group)
+            await pusher.invoke("PushGroup", group, 30)
+            await client.resume(other)
+            assert client.transport == other
+            await pusher.invoke("PushGroup", group, 30)
+            await until(lambda: len(bursts) >= 60)
+            await asyncio.sleep(0.2)
+            assert bursts == list(range(1, 31)) * 2
+            assert await client.invoke("Echo", "moved") == "moved"
+        finally:
+            await client.close()

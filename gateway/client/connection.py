@@ -32,15 +32,35 @@ async def negotiate(http: HttpClient, *, stateful: bool = False) -> NegotiateRes
 
 
 class ClientConnection:
-    """One negotiated connection carried by one transport."""
+    """One negotiated connection carried by one transport at a time."""
 
-    __slots__ = ("origin", "http", "negotiated", "transport")
+    __slots__ = ("origin", "http", "negotiated", "transport", "_on_receive", "_on_close")
 
-    def __init__(self, origin: Origin, http: HttpClient, negotiated: NegotiateResponse, transport: Transport) -> None:
+    def __init__(
+        self, origin: Origin, http: HttpClient, negotiated: NegotiateResponse, transport: str,
+        on_receive: OnReceive, on_close: OnClose,
+    ) -> None:
         self.origin = origin
         self.http = http
         self.negotiated = negotiated
-        self.transport = transport
+        self._on_receive = on_receive
+        self._on_close = on_close
+        self.transport = self._make(transport)
+
+    def _make(self, name: str) -> Transport:
+        """A transport whose reports count only while it is this connection's transport."""
+        made: list[Transport] = []
+
+        def on_receive(text: str) -> None:
+            if self.transport is made[0]:
+                self._on_receive(text)
+
+        def on_close(error: Exception | None) -> None:
+            if self.transport is made[0]:
+                self._on_close(error)
+
+        made.append(BY_NAME[name](self.origin, self.http, on_receive, on_close))
+        return made[0]
 
     @classmethod
     async def open(
@@ -58,12 +78,12 @@ class ClientConnection:
             name = choose(negotiated.transports)
             if name is None:
                 raise NoTransport(f"offered: {', '.join(negotiated.transports)}")
-            transport = BY_NAME[name](origin, http, on_receive, on_close)
-            await transport.connect(negotiated.token)
+            connection = cls(origin, http, negotiated, name, on_receive, on_close)
+            await connection.transport.connect(negotiated.token)
         except BaseException:
             await http.aclose()
             raise
-        return cls(origin, http, negotiated, transport)
+        return connection
 
     @property
     def connection_id(self) -> str:
@@ -77,9 +97,16 @@ class ClientConnection:
     def stateful(self) -> bool:
         return self.negotiated.stateful_reconnect
 
-    async def reopen(self) -> None:
-        """Open a new stream on the same token (a resume); the current one, if alive, is cut first."""
+    async def reopen(self, transport: str | None = None) -> None:
+        """Open a new stream on the same token (a resume), on this transport or on ``transport``.
+
+        The current stream, if alive, is cut first.
+        """
         await self.transport.abort()
+        if transport is not None and transport != self.transport.name:
+            if transport not in self.negotiated.transports:
+                raise ValueError(f"the server does not offer {transport}")
+            self.transport = self._make(transport)
         await self.transport.connect(self.token, resume=True)
 
     async def send(self, text: str) -> None:

@@ -213,15 +213,15 @@ class HubClient:
             raise RuntimeError("the client is not started")
         await self._connection.send(text)
 
-    async def resume(self) -> None:
-        """Open a new stream on the same connection, replay what the server has not acked."""
+    async def resume(self, transport: str | None = None) -> None:
+        """Open a new stream on the same connection (on ``transport`` if given), replay what is unacked."""
         if self._ledger is None:
             raise RuntimeError("stateful reconnect was not negotiated")
         if self._resume_task is None or self._resume_task.done():
             if self._state is not ClientState.CONNECTED:
                 raise RuntimeError(f"cannot resume a client that is {self._state.value}")
             self._state = ClientState.RESUMING
-            self._resume_task = self._spawn(self._resume())
+            self._resume_task = self._spawn(self._resume(transport))
         await asyncio.shield(self._resume_task)
 
     async def close(self) -> None:
@@ -373,7 +373,7 @@ class HubClient:
 
     # --- stateful reconnect ------------------------------------------------------------------------
 
-    async def _resume(self) -> None:
+    async def _resume(self, transport: str | None = None) -> None:
         connection, ledger = self._connection, self._ledger
         assert connection is not None and ledger is not None
         loop = asyncio.get_running_loop()
@@ -381,7 +381,7 @@ class HubClient:
         delay = 0.05
         while True:
             try:
-                await connection.reopen()
+                await connection.reopen(transport)
                 break
             except HttpError as exc:
                 if exc.status in (404, 400) or loop.time() + delay > deadline:
