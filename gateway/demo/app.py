@@ -95,10 +95,11 @@ def create_app(
         return JSONResponse({"cancelled": await queue.cancel(job_id)})
 
     async def health(request: Request) -> Response:
-        name = "redis" if redis_url else "in-process"
-        if not backplane.healthy:
-            return JSONResponse({"ok": False, "backplane": name, "backplane_status": "down"}, 503)
-        return JSONResponse({"ok": True, "backplane": name, "backplane_status": "up"})
+        """Backplane status, and the connections this process holds per hub."""
+        body: dict[str, Any] = {"ok": backplane.healthy, "backplane": "redis" if redis_url else "in-process",
+                                "backplane_status": "up" if backplane.healthy else "down",
+                                "connections": {g.name: len(g.registry) for g in gateways}}
+        return JSONResponse(body, 200 if backplane.healthy else 503)
 
     async def static(request: Request) -> Response:
         name = request.path_params["name"]

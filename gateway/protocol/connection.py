@@ -74,6 +74,8 @@ class Limits:
     client_timeout: float = 30.0
     handshake_timeout: float = 15.0
     disconnect_timeout: float = 15.0
+    send_timeout: float = 30.0
+    """A write to the client blocked this long closes the connection as a slow consumer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,7 @@ class Connection:
 
     def _greeting_pending(self) -> bool:
         """The handshake response has not gone out yet: a stream now is the first, not a resume."""
-        return bool(self._queue) and self._queue[0][1] is hubjson.HANDSHAKE_OK
+        return bool(self._queue) and self._queue[0][1] == hubjson.HANDSHAKE_OK
 
     def detach(self, generation: int, now: float) -> bool:
         """The stream of ``generation`` ended; False if a newer stream had already replaced it."""
