@@ -11,16 +11,19 @@ import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import TRANSPORT_NAMES, LiveServer
 
-from gateway.client import BY_NAME, ClientConnection, HttpClient, HttpError, HubClient, HubError, Origin
+from gateway.client import BY_NAME, TRANSPORTS, ClientConnection, HttpClient, HttpError, HubClient, HubError, Origin
 from gateway.client.transport import transport_target
 from gateway.protocol import hubjson
 from gateway.protocol.messages import Invocation
 
+if TYPE_CHECKING:
+    from conftest import LiveServer
+
+TRANSPORT_NAMES = tuple(t.name for t in TRANSPORTS)
 LIMIT = 32 * 1024
 NASTY = {"text": "é</script><!-- \u2028\u2029 \"q\" \\ \x1e", "n": [1, 2.5, None, True]}
 
