@@ -71,6 +71,9 @@ class LongPollingTransport:
             if response.status != 200:
                 raise HttpError(response.status, response.body, "LongPolling GET")
             self._on_receive(response.body.decode("utf-8"))
+            await asyncio.sleep(0)  # let a close that this text caused (a Close message) take effect
+            if self._stopping or self._generation != generation or self._poll is not poll:
+                return  # no poll on a token the server has just closed: it would count as a bad token
             if not poll.recycle():  # the server would not keep the connection alive: take a new one
                 poll.abort()
                 poll = self._poll = await HttpConnection.open(self._origin)
@@ -82,11 +85,14 @@ class LongPollingTransport:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._poll is not None:
+            self._poll.abort()
         if self._sender is not None:
             await self._sender.delete()
         await end_task(self._task)
         await self._http.aclose()
 
     async def abort(self) -> None:
-        if self._poll is not None:
-            self._poll.abort()
+        poll, self._poll = self._poll, None
+        if poll is not None:
+            poll.abort()
