@@ -174,14 +174,17 @@ export class HubConnection {
   }
 
   _emit(kind, value) {
-    for (const fn of this.listeners[kind].slice()) {
-      try {
-        fn.call(this, value);
-      } catch (error) {
-        this.env.setTimeout(() => {
-          throw error;
-        }, 0);
-      }
+    for (const fn of this.listeners[kind].slice()) this._guard(fn, [value]);
+  }
+
+  // Calls an application callback; what it throws is rethrown apart, as the browser reports it.
+  _guard(fn, args) {
+    try {
+      fn.apply(this, args);
+    } catch (error) {
+      this.env.setTimeout(() => {
+        throw error;
+      }, 0);
     }
   }
 
@@ -236,17 +239,14 @@ export class HubConnection {
 
   _invocation({ target, arguments: args = [], invocationId }) {
     const fns = (this.handlers.get(String(target).toLowerCase()) || []).slice();
-    let result;
-    for (const fn of fns) {
-      try {
-        result = fn.apply(this, args);
-      } catch (error) {
-        result = Promise.reject(error);
-      }
-    }
-    if (!invocationId) return;
-    if (!fns.length) result = Promise.reject(failure(`Client didn't provide a result for '${target}'.`));
-    Promise.resolve(result).then(
+    if (!invocationId) return fns.forEach((fn) => this._guard(fn, args));
+    // The server waits for a result: the last handler's value, or the error.
+    new Promise((resolve) => {
+      if (!fns.length) throw failure(`Client didn't provide a result for '${target}'.`);
+      let value;
+      for (const fn of fns) value = fn.apply(this, args);
+      resolve(value);
+    }).then(
       (value) => this._reply({ invocationId, result: value }),
       (error) => this._reply({ invocationId, error: String(error?.message || error) })
     );

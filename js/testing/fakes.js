@@ -13,6 +13,7 @@ export class FakeClock {
     this.time = 0;
     this.timers = new Map();
     this.nextId = 1;
+    this.errors = []; // what timers threw, as a browser would report them
   }
 
   setTimeout = (fn, ms = 0) => {
@@ -37,7 +38,11 @@ export class FakeClock {
       const [id, timer] = due[0];
       this.timers.delete(id);
       this.time = timer.at;
-      timer.fn();
+      try {
+        timer.fn();
+      } catch (error) {
+        this.errors.push(error);
+      }
       await flush();
     }
     this.time = end;
@@ -116,7 +121,7 @@ class ServerConnection {
     if (id <= this.latest) return;
     this.latest = id;
     this.received.push(message);
-    this._hub(message);
+    if (message.type === 1) this._hub(message);
   }
 
   _hub({ target, arguments: args, invocationId }) {
