@@ -32,7 +32,7 @@ from .protocol import Connection, Limits, ProtocolError
 from .protocol.negotiate import NegotiateResponse, parse_negotiate_query
 from .registry import Registry
 from .routing import GatewayRoute
-from .transports import BY_NAME, TRANSPORT_NAMES, Transport, TransportOptions
+from .transports import BY_NAME, TRANSPORT_NAMES, TRANSPORTS, Transport, TransportOptions
 
 log = logging.getLogger("gateway")
 
@@ -82,8 +82,9 @@ class Gateway:
             raise ValueError(f"unknown transports {unknown}; known: {list(TRANSPORT_NAMES)}")
         self.name = name or hub.__name__
         self.allowed_origins = frozenset(allowed_origins)
-        options = TransportOptions(poll_timeout=poll_timeout, origin_allowed=self.origin_allowed)
-        self.transports: tuple[Transport, ...] = tuple(BY_NAME[t](options) for t in transports)
+        self._options = TransportOptions(poll_timeout=poll_timeout, origin_allowed=self.origin_allowed)
+        self.transports: tuple[Transport, ...] = tuple(BY_NAME[t](self._options) for t in transports)
+        self._recognizers: tuple[Transport, ...] = tuple(t(self._options) for t in TRANSPORTS)
         self.limits = limits or Limits()
         self.max_body = max_body
         self.max_connections = max_connections
@@ -96,6 +97,7 @@ class Gateway:
         self.backplane.register(self.name, self)
         self.clients = HubClients(self._publish)
         self.dispatcher = HubDispatcher(hub, self.name, self.backplane, self._publish)
+        self._lingering: dict[str, tuple[float, ServerConnection]] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -231,6 +233,9 @@ class Gateway:
         if conn is None and request.method in ("POST", "DELETE"):
             await self._forward(request, token, receive, send)
             return
+        if conn is None and token in self._lingering and request.method == "GET":
+            await self._closed_poll(self._lingering.pop(token)[1], send)
+            return
         if conn is None:
             await self._unknown_token(request, send)
             return
@@ -244,6 +249,12 @@ class Gateway:
             await self._stream(conn, request, receive, send)
         else:
             await respond_error(send, 405, f"method {request.method} is not allowed")
+
+    @staticmethod
+    async def _closed_poll(conn: ServerConnection, send: Send) -> None:
+        """A poll just after its connection closed gets what was left for it (the Close message), else 204."""
+        text = conn.core.take(conn.now())
+        await respond(send, 200 if text else 204, text.encode())
 
     async def _forward(self, request: Request, token: str, receive: Receive, send: Send) -> None:
         """POST or DELETE for a connection another process holds: that process answers."""
@@ -280,9 +291,10 @@ class Gateway:
         await self._refuse(request, send, 404, "no connection with this id")
 
     async def _stream(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
-        transport = next((t for t in self.transports if t.accepts(request)), None)
+        kind = next(t for t in self._recognizers if t.accepts(request))
+        transport = next((t for t in self.transports if t.name == kind.name), None)
         if transport is None:
-            await self._refuse(request, send, 400, "this transport is not offered by the server")
+            await self._refuse(request, send, 400, f"{kind.name} is not offered by this server")
             return
         await transport.serve(conn, request, receive, send)
 
@@ -362,6 +374,8 @@ class Gateway:
     def _closed(self, conn: ServerConnection) -> None:
         handshaken = conn.id in self.registry.by_id and conn.core.close_reason != "handshake timeout"
         self.registry.remove(conn)
+        if conn.stream is None and conn.core.has_output:  # no stream to carry the Close message: keep it a while
+            self._lingering[conn.token] = (self.clock(), conn)
         self._spawn(self.backplane.forget(self.name, conn.token))
         log.info("connection %s: closed (%s)", conn.id, conn.core.close_reason or "normal")
         if handshaken:
@@ -385,7 +399,9 @@ class Gateway:
             self.tick(self.clock())
 
     def tick(self, now: float) -> None:
-        """Send due keep-alives and close connections whose deadlines passed."""
+        """Send due keep-alives, close connections whose deadlines passed, forget closed ones."""
+        if self._lingering:
+            self._lingering = {t: item for t, item in self._lingering.items() if now - item[0] < 5.0}
         for conn in self.registry:
             reason = conn.core.tick(now)
             if reason is not None:
