@@ -70,14 +70,40 @@ def release(conn: ServerConnection, generation: int, transport: Transport) -> No
         conn.close()
 
 
+class Stalled(Exception):
+    """A write to the client was blocked for longer than the send timeout; the connection is closed."""
+
+
+async def within_send_timeout(conn: ServerConnection, write: Awaitable[None]) -> None:
+    """Await one write; a client that reads nothing for ``send_timeout`` is a slow consumer.
+
+    Without this bound a stream whose client stopped reading would wait on the socket forever,
+    holding its task and its outbox long after the outbox limit closed the connection.
+    """
+    limit = conn.core.limits.send_timeout
+    timeout = asyncio.timeout(limit)
+    try:
+        async with timeout:
+            await write
+    except TimeoutError:
+        if not timeout.expired():
+            raise
+        log.warning("connection %s closed: slow consumer (a write was blocked for %.0f s)", conn.id, limit)
+        conn.close(f"slow consumer: a write was blocked for {limit:g} s")
+        raise Stalled from None
+
+
 async def pump(
     conn: ServerConnection, generation: int, write: Callable[[str], Awaitable[None]], until: asyncio.Future[None],
 ) -> None:
-    """Write the connection's output until it closes, a newer stream replaces this one, or ``until`` is done."""
+    """Write the connection's output until it closes, a newer stream replaces this one, or ``until`` is done.
+
+    Raises Stalled when one write is blocked for longer than the send timeout.
+    """
     core = conn.core
     while core.generation == generation:
         if core.has_output:
-            await write(core.take(conn.now()))
+            await within_send_timeout(conn, write(core.take(conn.now())))
             continue
         if core.state is State.CLOSED or until.done():
             return

@@ -8,7 +8,7 @@ from typing import ClassVar
 from ..asgi import STREAM_HEADERS, Receive, Request, Send, respond_error, wait_disconnect
 from ..connection import ServerConnection
 from ..protocol.framing import FF_END, ff_chunk, ff_prelude, valid_frame_id
-from .base import TransportOptions, cancel, claim, pump, release
+from .base import Stalled, TransportOptions, cancel, claim, pump, release, within_send_timeout
 
 
 class ForeverFrameTransport:
@@ -46,7 +46,9 @@ class ForeverFrameTransport:
 
             await pump(conn, generation, write, gone)
             if not gone.done():
-                await send({"type": "http.response.body", "body": FF_END})
+                await within_send_timeout(conn, send({"type": "http.response.body", "body": FF_END}))
+        except Stalled:
+            pass  # the client reads nothing: the response is given up unfinished, and the server drops the socket
         finally:
             await cancel(gone)
             release(conn, generation, self)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import ClassVar
 
 from ..asgi import STREAM_HEADERS, Receive, Request, Send, respond, respond_error, wait_disconnect
 from ..connection import ServerConnection
 from ..protocol import State
-from .base import TransportOptions, cancel, claim, release
+from .base import Stalled, TransportOptions, cancel, claim, release, within_send_timeout
 
 
 class LongPollingTransport:
@@ -38,7 +39,8 @@ class LongPollingTransport:
             await cancel(gone)
             release(conn, generation, self)
         if status:
-            await respond(send, status, body, headers=STREAM_HEADERS)
+            with contextlib.suppress(Stalled):
+                await within_send_timeout(conn, respond(send, status, body, headers=STREAM_HEADERS))
 
     async def _hold(self, conn: ServerConnection, generation: int, gone: asyncio.Future[None]) -> tuple[int, bytes]:
         """(status, body) to answer with; status 0 when the client has gone (nothing is taken then)."""

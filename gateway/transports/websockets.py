@@ -10,7 +10,7 @@ from typing import ClassVar
 from ..asgi import Receive, Request, Send, reject_websocket
 from ..connection import ServerConnection
 from ..protocol import ProtocolError
-from .base import TransportOptions, cancel, claim, pump, release
+from .base import Stalled, TransportOptions, cancel, claim, pump, release, within_send_timeout
 
 log = logging.getLogger("gateway")
 
@@ -38,17 +38,20 @@ class WebSocketsTransport:
         async def write(text: str) -> None:
             await send({"type": "websocket.send", "text": text})
 
+        stalled = False
         try:
             await pump(conn, generation, write, reader)
+        except Stalled:
+            stalled = True  # the client reads nothing: no close frame could reach it either
         except Exception as exc:  # the socket failed under us
             log.info("connection %s: websocket write failed: %r", conn.id, exc)
         finally:
             done = reader.done()
             await cancel(reader)
             release(conn, generation, self)
-            if not done:
+            if not done and not stalled:
                 with contextlib.suppress(Exception):
-                    await send({"type": "websocket.close", "code": 1000})
+                    await within_send_timeout(conn, send({"type": "websocket.close", "code": 1000}))
 
     async def _read(self, conn: ServerConnection, receive: Receive) -> None:
         while True:
