@@ -408,7 +408,8 @@ var Connection = class {
     try {
       response = await env.fetch(negotiateUrl(this.url), fetchInit(options, "POST"));
     } catch (e) {
-      throw failure("network error");
+      const cross = new URL(this.url).origin !== env.location?.origin;
+      throw failure(cross ? "network error, or this page's origin is not allowed (CORS)" : "network error");
     }
     this._check(epoch);
     if (!response.ok) throw failure(`HTTP ${response.status}`, response.status);
@@ -744,14 +745,16 @@ var HubConnection = class {
     this.state = state;
   }
   _emit(kind, value) {
-    for (const fn of this.listeners[kind].slice()) {
-      try {
-        fn.call(this, value);
-      } catch (error) {
-        this.env.setTimeout(() => {
-          throw error;
-        }, 0);
-      }
+    for (const fn of this.listeners[kind].slice()) this._guard(fn, [value]);
+  }
+  // Calls an application callback; what it throws is rethrown apart, as the browser reports it.
+  _guard(fn, args) {
+    try {
+      fn.apply(this, args);
+    } catch (error) {
+      this.env.setTimeout(() => {
+        throw error;
+      }, 0);
     }
   }
   _write(message) {
@@ -799,17 +802,13 @@ var HubConnection = class {
   }
   _invocation({ target, arguments: args = [], invocationId }) {
     const fns = (this.handlers.get(String(target).toLowerCase()) || []).slice();
-    let result;
-    for (const fn of fns) {
-      try {
-        result = fn.apply(this, args);
-      } catch (error) {
-        result = Promise.reject(error);
-      }
-    }
-    if (!invocationId) return;
-    if (!fns.length) result = Promise.reject(failure(`Client didn't provide a result for '${target}'.`));
-    Promise.resolve(result).then(
+    if (!invocationId) return fns.forEach((fn) => this._guard(fn, args));
+    new Promise((resolve) => {
+      if (!fns.length) throw failure(`Client didn't provide a result for '${target}'.`);
+      let value;
+      for (const fn of fns) value = fn.apply(this, args);
+      resolve(value);
+    }).then(
       (value) => this._reply({ invocationId, result: value }),
       (error) => this._reply({ invocationId, error: String(error?.message || error) })
     );

@@ -142,7 +142,9 @@ export class Connection {
     try {
       response = await env.fetch(negotiateUrl(this.url), fetchInit(options, "POST"));
     } catch (e) {
-      throw failure("network error");
+      // Across origins the browser hides a refusal without CORS headers behind the same error.
+      const cross = new URL(this.url).origin !== env.location?.origin;
+      throw failure(cross ? "network error, or this page's origin is not allowed (CORS)" : "network error");
     }
     this._check(epoch);
     if (!response.ok) throw failure(`HTTP ${response.status}`, response.status);

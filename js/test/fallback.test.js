@@ -193,3 +193,15 @@ test("a relative URL resolves against the page", async () => {
   assert.equal(await start(hub, ctx.clock), null);
   assert.equal(ctx.server.log[0], "POST https://app.test/hubs/echo/negotiate?negotiateVersion=1&useStatefulReconnect=true");
 });
+
+test("a negotiate that fails at the network level names CORS as a cause across origins", async () => {
+  const { hub, clock } = setup({ env: { fetch: () => Promise.reject(new TypeError("Failed to fetch")) } });
+  assert.equal((await start(hub, clock)).message, "Unable to connect: negotiate failed (network error)");
+  const cross = setup({
+    env: { fetch: () => Promise.reject(new TypeError("Failed to fetch")), location: { href: "https://other.test/", origin: "https://other.test" } },
+  });
+  assert.equal(
+    (await start(cross.hub, cross.clock)).message,
+    "Unable to connect: negotiate failed (network error, or this page's origin is not allowed (CORS))"
+  );
+});
