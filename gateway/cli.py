@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     options = {"transports": list(args.transports), "allowed_origins": args.origins or ["*"],
-               "poll_timeout": args.poll_timeout, "job_workers": args.job_workers, "redis_url": args.redis}
+               "poll_timeout": args.poll_timeout, "job_workers": args.job_workers, "redis_url": args.redis,
+               "log_level": args.log_level}
     os.environ["GATEWAY_DEMO"] = json.dumps(options)
     backplane = f"redis at {args.redis}" if args.redis else "in-process backplane"
     print(f"gateway demo on http://{args.host}:{args.port}/  ({', '.join(args.transports)}; {backplane}; "

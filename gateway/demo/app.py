@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Iterable
 from importlib import resources
@@ -143,6 +144,9 @@ def create_app(
 def create_app_from_env() -> Starlette:
     """The app ``gateway demo --workers N`` runs in each worker process (options in GATEWAY_DEMO)."""
     options = json.loads(os.environ.get("GATEWAY_DEMO", "{}"))
+    level = options.pop("log_level", "info").upper()
+    if not logging.getLogger().handlers:  # a worker process started by uvicorn --workers
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     return create_app(**options)
 
 

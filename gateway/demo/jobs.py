@@ -166,7 +166,14 @@ class Jobs:
     async def work(self) -> None:
         """A worker: take jobs from the store and run them, forever."""
         while True:
-            job = await self.store.next()
+            try:
+                job = await self.store.next()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("job worker: cannot take a job (%r); retrying in 1 s", exc)
+                await asyncio.sleep(1)
+                continue
             try:
                 await self.run(job)
             except asyncio.CancelledError:
@@ -205,7 +212,7 @@ class RedisJobStore:
     def __init__(self, url: str, prefix: str = "gw:demo") -> None:
         import redis.asyncio as aioredis
 
-        self._redis = aioredis.from_url(url, decode_responses=True)
+        self._redis = aioredis.from_url(url, decode_responses=True, socket_timeout=30, socket_connect_timeout=5)
         self._prefix = prefix
 
     def _key(self, job_id: str, part: str = "") -> str:
@@ -246,7 +253,7 @@ class RedisJobStore:
 
     async def next(self) -> Job:
         while True:
-            popped = await self._redis.brpop([f"{self._prefix}:queue"], timeout=5)
+            popped = await self._redis.brpop([f"{self._prefix}:queue"], timeout=2)
             if popped is None:
                 continue
             job = await self.load(str(popped[1]))
