@@ -328,28 +328,35 @@ var Connection = class {
       this._check(epoch);
       throw failure(`Unable to connect: negotiate failed (${error.message})`);
     }
+    this._use(negotiation);
     this.plan = this._plan(negotiation.availableTransports || []);
+    let used = false;
     for (let i = 0; i < this.plan.length; i++) {
       const { name, T, skip } = this.plan[i];
       if (skip) {
         this._record(name, "skipped", skip, null, false);
         continue;
       }
-      try {
-        this._use(negotiation || await this._negotiate(epoch));
-      } catch (error2) {
-        this._check(epoch);
-        this._record(name, "failed", `negotiate failed: ${error2.message}`, null, false);
-        if (error2.hard) break;
-        continue;
-      }
-      negotiation = null;
+      if (used && !await this._renegotiate(name, epoch)) continue;
+      used = true;
       const error = await this._try(i, T, false, epoch);
       if (!error) return;
       this._delete();
       if (error.hard) break;
     }
+    this._delete();
     throw this._error("connect");
+  }
+  // A fresh token for the next attempt; a failure counts as that transport's attempt.
+  async _renegotiate(name, epoch) {
+    try {
+      this._use(await this._negotiate(epoch));
+      return true;
+    } catch (error) {
+      this._check(epoch);
+      this._record(name, "failed", `negotiate failed: ${error.message}`, null, false);
+      return false;
+    }
   }
   /** Resumes the current token, trying the transport in use first, then the ones after it. */
   async resume() {
@@ -766,14 +773,17 @@ var HubConnection = class {
     this.connection.send(record);
   }
   // A fresh connection (after start, or after a restart when the old token was gone).
-  _opened() {
+  _opened(event) {
     this.buffer = new MessageBuffer(this.connection.stateful);
     this._to(S.Connected);
+    if (event) this._emit("reconnected", this.connectionId);
     this._live();
   }
+  // The same connection again: our Sequence and unacked messages go out first.
   _resumed() {
     this._to(S.Connected);
     this.connection.send(this.buffer.replay());
+    this._emit("reconnected", this.connectionId);
     this._live();
   }
   // The transport may have dropped between its confirmation and now.
@@ -867,13 +877,11 @@ var HubConnection = class {
   async _resume() {
     await this.connection.resume();
     this._resumed();
-    this._emit("reconnected", this.connectionId);
   }
   async _restart() {
     await this.connection.start();
     this._cancelPending(failure("Invocation canceled: the connection was lost and started afresh."));
-    this._opened();
-    this._emit("reconnected", this.connectionId);
+    this._opened(true);
   }
   // Resolves true after `ms` unless stopped meanwhile.
   _sleep(ms) {

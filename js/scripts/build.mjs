@@ -11,7 +11,8 @@ const banner = { js: "/*! gateway browser client | MIT */" };
 const common = { entryPoints: [entry], bundle: true, target: "es2020", banner, logLevel: "warning" };
 
 /** esbuild options of the IIFE that pages load with a <script> tag. */
-export const iife = { ...common, format: "iife", globalName: "Gateway", minify: true };
+// Private members (a leading underscore) get short names too: the IIFE is what every page downloads.
+export const iife = { ...common, format: "iife", globalName: "Gateway", minify: true, mangleProps: /^_/ };
 
 export async function buildAll(outdir = join(root, "dist"), staticCopy = join(root, "..", "gateway", "static", "gateway.js")) {
   await mkdir(outdir, { recursive: true });

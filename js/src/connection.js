@@ -54,28 +54,36 @@ export class Connection {
       this._check(epoch);
       throw failure(`Unable to connect: negotiate failed (${error.message})`);
     }
+    this._use(negotiation);
     this.plan = this._plan(negotiation.availableTransports || []);
+    let used = false;
     for (let i = 0; i < this.plan.length; i++) {
       const { name, T, skip } = this.plan[i];
       if (skip) {
         this._record(name, "skipped", skip, null, false);
         continue;
       }
-      try {
-        this._use(negotiation || (await this._negotiate(epoch)));
-      } catch (error) {
-        this._check(epoch);
-        this._record(name, "failed", `negotiate failed: ${error.message}`, null, false);
-        if (error.hard) break;
-        continue;
-      }
-      negotiation = null;
+      if (used && !(await this._renegotiate(name, epoch))) continue;
+      used = true;
       const error = await this._try(i, T, false, epoch);
       if (!error) return;
       this._delete();
       if (error.hard) break;
     }
+    this._delete();
     throw this._error("connect");
+  }
+
+  // A fresh token for the next attempt; a failure counts as that transport's attempt.
+  async _renegotiate(name, epoch) {
+    try {
+      this._use(await this._negotiate(epoch));
+      return true;
+    } catch (error) {
+      this._check(epoch);
+      this._record(name, "failed", `negotiate failed: ${error.message}`, null, false);
+      return false;
+    }
   }
 
   /** Resumes the current token, trying the transport in use first, then the ones after it. */

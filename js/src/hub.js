@@ -198,15 +198,18 @@ export class HubConnection {
   }
 
   // A fresh connection (after start, or after a restart when the old token was gone).
-  _opened() {
+  _opened(event) {
     this.buffer = new MessageBuffer(this.connection.stateful);
     this._to(S.Connected);
+    if (event) this._emit("reconnected", this.connectionId);
     this._live();
   }
 
+  // The same connection again: our Sequence and unacked messages go out first.
   _resumed() {
     this._to(S.Connected);
     this.connection.send(this.buffer.replay());
+    this._emit("reconnected", this.connectionId);
     this._live();
   }
 
@@ -311,14 +314,12 @@ export class HubConnection {
   async _resume() {
     await this.connection.resume();
     this._resumed();
-    this._emit("reconnected", this.connectionId);
   }
 
   async _restart() {
     await this.connection.start();
     this._cancelPending(failure("Invocation canceled: the connection was lost and started afresh."));
-    this._opened();
-    this._emit("reconnected", this.connectionId);
+    this._opened(true);
   }
 
   // Resolves true after `ms` unless stopped meanwhile.

@@ -116,8 +116,8 @@ test("unsupported, unknown and unoffered transports are skipped and reported", a
   );
 });
 
-test("nothing usable: the error says so for each transport", async () => {
-  const { hub, clock } = setup({
+test("nothing usable: the error says so for each transport, and the token is released", async () => {
+  const { hub, clock, server } = setup({
     env: { WebSocket: undefined, EventSource: undefined, document: undefined },
     transports: ["WebSockets", "ServerSentEvents", "ForeverFrame"],
   });
@@ -127,6 +127,7 @@ test("nothing usable: the error says so for each transport", async () => {
     "Unable to connect: WebSockets skipped (not supported here); ServerSentEvents skipped (not supported here); " +
       "ForeverFrame skipped (not supported here)"
   );
+  assert.equal(server.connections.size, 0);
 });
 
 test("a handshake error is a hard failure: no further transport is tried", async () => {
