@@ -123,7 +123,22 @@ setup_venv() {
     if [ ! -x "$VENV/bin/python" ]; then
         local py; py="$(pick_python)"
         say "creating .venv with $("$py" -c 'import sys; print(sys.executable)')"
-        quietly venv "$py" -m venv "$VENV"
+        if ! "$py" -m venv "$VENV" >"$LOG_DIR/venv.log" 2>&1; then
+            # Debian's own python3 ships venv's pip bootstrap separately (python3-venv).
+            local where; where="$(command -v "$py" || true)"
+            if [ "$WANT_SYSTEM" -eq 1 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1 \
+                && [[ "$where" == /usr/bin/python3* ]]; then
+                say "installing python3-venv (apt)"
+                rm -rf "$VENV"
+                quietly apt-get-update apt-get update -q
+                quietly apt-get-install-venv env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+                quietly venv "$py" -m venv "$VENV"
+            else
+                rm -rf "$VENV"
+                sed 's/^/  | /' "$LOG_DIR/venv.log" >&2
+                die "$py -m venv failed (on Debian: apt-get install python3-venv)"
+            fi
+        fi
     fi
     local want; want="$(venv_fingerprint)"
     if [ "${GATEWAY_SETUP_FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
@@ -131,7 +146,6 @@ setup_venv() {
         return 0
     fi
     say "installing the project into .venv (pip install -e '.[test,redis]')"
-    quietly pip-upgrade "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
     quietly pip-install "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,redis]'
     echo "$want" >"$STAMP"
 }
