@@ -214,11 +214,12 @@ class RawWebSocket:
     """A blocking WebSocket client over wsproto; ``recv_text`` returns whole text messages."""
 
     def __init__(self, port: int, target: str, *, headers: dict[str, str] | None = None, timeout: float = 5.0,
-                 rcvbuf: int | None = None) -> None:
+                 rcvbuf: int | None = None, source: str = "127.0.0.1") -> None:
         self.sock = socket.socket()
         if rcvbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
+        self.sock.bind((source, 0))
         self.sock.connect(("127.0.0.1", port))
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.status = 0
@@ -250,6 +251,11 @@ class RawWebSocket:
             else:
                 self._events.append(event)
         return bool(data)
+
+    @property
+    def error(self) -> str | None:
+        """The ``error`` of a refused upgrade's JSON body."""
+        return Reply(self.status, {}, self.reject_body).error
 
     def send_text(self, text: str) -> None:
         self.sock.sendall(self.ws.send(TextMessage(data=text)))
@@ -291,3 +297,84 @@ class RawWebSocket:
 
 def parse_records(text: str) -> list[dict[str, Any]]:
     return [json.loads(r) for r in hubjson.RecordReader(1 << 24).feed(text)]
+
+
+# --- raw streams -----------------------------------------------------------------------------------
+
+
+class RawStream:
+    """A GET whose response is read as it streams (SSE, ForeverFrame, a held poll), over a blocking socket."""
+
+    def __init__(self, port: int, target: str, *, headers: dict[str, str] | None = None, timeout: float = 5.0,
+                 rcvbuf: int | None = None) -> None:
+        self.sock = socket.socket()
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
+        self.eof = False
+        lines = [f"GET {target} HTTP/1.1", f"Host: 127.0.0.1:{port}",
+                 *(f"{k}: {v}" for k, v in (headers or {}).items())]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        self._head: tuple[int, dict[str, str]] | None = None
+
+    def _read_head(self) -> tuple[int, dict[str, str]]:
+        if self._head is None:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = self.sock.recv(1)
+                if not chunk:
+                    break
+                head += chunk
+            status_line, *header_lines = head.decode("latin-1").split("\r\n")
+            status = int(status_line.split()[1]) if status_line else 0
+            headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
+            self._head = status, headers
+        return self._head
+
+    @property
+    def status(self) -> int:
+        """The response's status (waits for the head: a held poll answers only when it ends)."""
+        return self._read_head()[0]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self._read_head()[1]
+
+    @property
+    def error(self) -> str | None:
+        """The ``error`` of a refusal's JSON body (the whole body is read)."""
+        return Reply(self.status, self.headers, self.read_until(b"}", 2.0).rpartition(b"\r\n\r\n")[2]).error
+
+    def read_until(self, needle: bytes, timeout: float = 5.0) -> bytes:
+        """Raw (chunked) bytes until ``needle`` appears or the server closes; b"" on a timeout."""
+        self._read_head()
+        data = b""
+        deadline = time.monotonic() + timeout
+        self.sock.settimeout(0.2)
+        while needle not in data and time.monotonic() < deadline:
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                self.eof = True
+                return data
+            data += chunk
+        return data
+
+    def ended(self, timeout: float = 5.0) -> bool:
+        """Whether the server ends the response (the last chunk, or the socket closing) within ``timeout``."""
+        return b"0\r\n\r\n" in self.read_until(b"0\r\n\r\n", timeout) or self.eof
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.sock.close()
+
+
+def sse(port: int, path: str, token: str, **kwargs: Any) -> RawStream:
+    return RawStream(port, f"{path}?id={token}", headers={"Accept": "text/event-stream"}, **kwargs)
+
+
+def forever_frame(port: int, path: str, token: str, origin: str, **kwargs: Any) -> RawStream:
+    return RawStream(port, f"{path}?id={token}&transport=ForeverFrame&origin={origin}&frame=f", **kwargs)
