@@ -372,8 +372,8 @@ class RawStream:
             self.sock.close()
 
 
-def sse(port: int, path: str, token: str, **kwargs: Any) -> RawStream:
-    return RawStream(port, f"{path}?id={token}", headers={"Accept": "text/event-stream"}, **kwargs)
+def sse(port: int, path: str, token: str, *, headers: dict[str, str] | None = None, **kwargs: Any) -> RawStream:
+    return RawStream(port, f"{path}?id={token}", headers={"Accept": "text/event-stream", **(headers or {})}, **kwargs)
 
 
 def forever_frame(port: int, path: str, token: str, origin: str, **kwargs: Any) -> RawStream:
