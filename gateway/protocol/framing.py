@@ -172,7 +172,7 @@ class ForeverFrameParser:
 def _load_script_string(raw: bytes) -> str | None:
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the interpreter's stack
         raise ProtocolError("a ForeverFrame chunk is not a JSON string") from None
     if value is not None and not isinstance(value, str):
         raise ProtocolError("a ForeverFrame chunk is not a JSON string")

@@ -55,7 +55,7 @@ def parse_negotiate_response(body: bytes | str) -> NegotiateResponse:
     """Client side: parse a negotiate body; an ``error`` body raises ProtocolError."""
     try:
         obj = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProtocolError("negotiate response is not JSON") from None
     if not isinstance(obj, dict):
         raise ProtocolError("negotiate response is not an object")
@@ -72,7 +72,7 @@ def parse_negotiate_response(body: bytes | str) -> NegotiateResponse:
         return NegotiateResponse(
             obj["connectionId"], token, version, transports, bool(obj.get("useStatefulReconnect", False)),
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: int(1e999)
         raise ProtocolError("negotiate response is missing fields or has the wrong types") from None
 
 
