@@ -33,7 +33,8 @@ class WebSocketsTransport:
             await reject_websocket(request.scope, send, 409, "another stream is already open for this connection")
             return
         await send({"type": "websocket.accept"})
-        reader = asyncio.ensure_future(self._read(conn, receive))
+        ended: list[int | None] = []  # set by the reader: the close code to answer with, None once the client left
+        reader = asyncio.ensure_future(self._read(conn, receive, ended))
 
         async def write(text: str) -> None:
             await send({"type": "websocket.send", "text": text})
@@ -46,25 +47,32 @@ class WebSocketsTransport:
         except Exception as exc:  # the socket failed under us
             log.info("connection %s: websocket write failed: %r", conn.id, exc)
         finally:
-            done = reader.done()
+            code = ended[0] if ended else 1000  # the reader still running: the server ends the stream
             await cancel(reader)
             release(conn, generation, self)
-            if not done and not stalled:
+            if code is not None and not stalled:
                 with contextlib.suppress(Exception):
-                    await within_send_timeout(conn, send({"type": "websocket.close", "code": 1000}))
+                    await within_send_timeout(conn, send({"type": "websocket.close", "code": code}))
 
-    async def _read(self, conn: ServerConnection, receive: Receive) -> None:
+    async def _read(self, conn: ServerConnection, receive: Receive, ended: list[int | None]) -> None:
+        """Feed the client's frames to the connection until it leaves or breaks the protocol.
+
+        A protocol error is answered with a close frame carrying its code (1002, 1009; 1003 for binary).
+        """
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
+                ended.append(None)
                 return
             text = message.get("text")
             if text is None:
                 conn.close("binary frames are not supported; use the Text transfer format")
+                ended.append(1003)
                 return
             try:
                 await conn.receive(text)
             except ProtocolError as exc:
                 log.warning("connection %s closed: %s", conn.id, exc.message)
                 conn.close(exc.message)
+                ended.append(exc.ws_code)
                 return
