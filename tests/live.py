@@ -226,6 +226,7 @@ class RawWebSocket:
         self.reject_body = b""
         self.accepted = False
         self.closed: CloseConnection | None = None
+        self.eof = False
         self._events: list[Event] = []
         self._text: list[str] = []
         extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
@@ -239,7 +240,11 @@ class RawWebSocket:
                         break
 
     def _pump(self) -> bool:
-        data = self.sock.recv(65536)
+        try:
+            data = self.sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        self.eof = self.eof or not data
         self.ws.receive_data(data or None)
         for event in self.ws.events():
             if isinstance(event, AcceptConnection):
