@@ -101,6 +101,12 @@ export declare const ForeverFrame: TransportClass;
 export declare const LongPolling: TransportClass;
 /** The transports in priority order. */
 export declare const TRANSPORTS: TransportClass[];
+/** The transports to try, in order, each with why it cannot be tried ("" if it can). */
+export declare function plan(
+  available: { transport: string; transferFormats?: string[] }[],
+  requested: string[] | null | undefined,
+  env: Env
+): { name: string; T: TransportClass | undefined; skip: string }[];
 
 export declare const RS: "\x1e";
 export declare const HANDSHAKE: string;

@@ -63,6 +63,8 @@ WebSockets.transportName = "WebSockets";
 
 // src/transports/poster.js
 var RETRY_MS = 100;
+var TRIES = 10;
+var TRANSIENT = [409, 503];
 var fetchInit = (options, method, body) => ({
   method,
   body,
@@ -90,12 +92,18 @@ var Poster = class {
   async _flush() {
     this.busy = true;
     let body = "";
+    let tries = 0;
     while (!this.stopped && (body || this.queue.length)) {
       body = body || this.queue.splice(0).join("");
       const status = await this._post(body);
-      if (status === 409) await new Promise((resolve) => this.env.setTimeout(resolve, RETRY_MS));
-      else if (status) return this._fail(status);
-      else body = "";
+      if (TRANSIENT.includes(status) && ++tries < TRIES) {
+        await new Promise((resolve) => this.env.setTimeout(resolve, RETRY_MS * tries));
+      } else if (status) {
+        return this._fail(status);
+      } else {
+        body = "";
+        tries = 0;
+      }
     }
     this.busy = false;
   }
@@ -249,6 +257,19 @@ LongPolling.resumeQuery = RESUME;
 
 // src/transports/index.js
 var TRANSPORTS = [WebSockets, ServerSentEvents, ForeverFrame, LongPolling];
+function plan(available, requested, env) {
+  const offered = new Map(available.map((entry) => [entry.transport, entry]));
+  return (requested || available.map((entry) => entry.transport)).map((name) => {
+    const T = TRANSPORTS.find((candidate) => candidate.transportName === name);
+    const offer = offered.get(name);
+    let skip = "";
+    if (!offer) skip = "not offered by the server";
+    else if (!T) skip = "unknown to this client";
+    else if (!(offer.transferFormats || ["Text"]).includes("Text")) skip = "no Text transfer format";
+    else if (!T.supported(env)) skip = "not supported here";
+    return { name, T, skip };
+  });
+}
 
 // src/protocol.js
 var RS = "";
@@ -329,7 +350,7 @@ var Connection = class {
       throw failure(`Unable to connect: negotiate failed (${error.message})`);
     }
     this._use(negotiation);
-    this.plan = this._plan(negotiation.availableTransports || []);
+    this.plan = plan(negotiation.availableTransports || [], this.options.transports, this.env);
     let used = false;
     for (let i = 0; i < this.plan.length; i++) {
       const { name, T, skip } = this.plan[i];
@@ -429,21 +450,6 @@ var Connection = class {
     this.connectionId = negotiation.connectionId;
     this.token = negotiation.connectionToken || negotiation.connectionId;
     this.stateful = Boolean(negotiation.useStatefulReconnect);
-  }
-  // The server's order, or the `transports` option's order restricted to what the server offers.
-  _plan(available) {
-    const offered = new Map(available.map((entry) => [entry.transport, entry]));
-    const names = this.options.transports || available.map((entry) => entry.transport);
-    return names.map((name) => {
-      const T = TRANSPORTS.find((candidate) => candidate.transportName === name);
-      const offer = offered.get(name);
-      let skip = "";
-      if (!offer) skip = "not offered by the server";
-      else if (!T) skip = "unknown to this client";
-      else if (!(offer.transferFormats || ["Text"]).includes("Text")) skip = "no Text transfer format";
-      else if (!T.supported(this.env)) skip = "not supported here";
-      return { name, T, skip };
-    });
   }
   // One attempt, recorded. Resolves null when confirmed, else the error; throws when abandoned.
   async _try(index, T, resume, epoch) {
@@ -925,5 +931,6 @@ export {
   WebSockets,
   isTrackable,
   parse,
+  plan,
   write
 };

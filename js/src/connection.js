@@ -7,7 +7,7 @@
 // confirms it, and a 404 (the token is gone) ends it with `error.gone`. Once confirmed, the
 // transport is adopted: its messages are queued and handed to `onmessage` while `live` is set, and
 // its drop, a server silence of `serverTimeout` or an unreadable record calls `ondrop` once.
-import { TRANSPORTS } from "./transports/index.js";
+import { plan } from "./transports/index.js";
 import { failure } from "./transports/base.js";
 import { fetchInit } from "./transports/poster.js";
 import { HANDSHAKE, PING, MessageType, RecordSplitter, parse } from "./protocol.js";
@@ -55,7 +55,7 @@ export class Connection {
       throw failure(`Unable to connect: negotiate failed (${error.message})`);
     }
     this._use(negotiation);
-    this.plan = this._plan(negotiation.availableTransports || []);
+    this.plan = plan(negotiation.availableTransports || [], this.options.transports, this.env);
     let used = false;
     for (let i = 0; i < this.plan.length; i++) {
       const { name, T, skip } = this.plan[i];
@@ -166,22 +166,6 @@ export class Connection {
     this.connectionId = negotiation.connectionId;
     this.token = negotiation.connectionToken || negotiation.connectionId;
     this.stateful = Boolean(negotiation.useStatefulReconnect);
-  }
-
-  // The server's order, or the `transports` option's order restricted to what the server offers.
-  _plan(available) {
-    const offered = new Map(available.map((entry) => [entry.transport, entry]));
-    const names = this.options.transports || available.map((entry) => entry.transport);
-    return names.map((name) => {
-      const T = TRANSPORTS.find((candidate) => candidate.transportName === name);
-      const offer = offered.get(name);
-      let skip = "";
-      if (!offer) skip = "not offered by the server";
-      else if (!T) skip = "unknown to this client";
-      else if (!(offer.transferFormats || ["Text"]).includes("Text")) skip = "no Text transfer format";
-      else if (!T.supported(this.env)) skip = "not supported here";
-      return { name, T, skip };
-    });
   }
 
   // One attempt, recorded. Resolves null when confirmed, else the error; throws when abandoned.

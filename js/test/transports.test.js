@@ -186,13 +186,13 @@ test("Poster keeps one POST in flight and batches what queues meanwhile", async 
   assert.equal(poster.busy, false);
 });
 
-test("Poster retries a 409 with the same body and reports other failures", async () => {
-  const statuses = [409, 200, 500];
+test("Poster retries a 409 or 503 with the same body, then reports other failures", async () => {
+  const statuses = [409, 503, 200, 500];
   const bodies = [];
   const clock = new FakeClock();
   const env = {
     fetch: async (url, init) => {
-      bodies.push(init.body);
+      bodies.push([clock.now(), init.body]);
       const status = statuses.shift();
       return { ok: status === 200, status };
     },
@@ -201,12 +201,26 @@ test("Poster retries a 409 with the same body and reports other failures", async
   const errors = [];
   const poster = new Poster(env, {}, "u", (e) => errors.push(e));
   poster.send("x");
-  await clock.advance(100);
+  await clock.advance(1000);
   poster.send("y");
-  await clock.advance(100);
-  assert.deepEqual(bodies, ["x", "x", "y"]);
+  await clock.advance(1000);
+  assert.deepEqual(bodies, [[0, "x"], [100, "x"], [300, "x"], [1000, "y"]]);
   assert.equal(errors[0].message, "POST failed: HTTP 500");
   assert.equal(errors[0].status, 500);
+});
+
+test("Poster gives up on a 503 after 10 tries", async () => {
+  const clock = new FakeClock();
+  let posts = 0;
+  const env = {
+    fetch: async () => (posts++, { ok: false, status: 503 }),
+    setTimeout: clock.setTimeout,
+  };
+  const errors = [];
+  new Poster(env, {}, "u", (e) => errors.push(e)).send("x");
+  await clock.advance(10000);
+  assert.equal(posts, 10);
+  assert.deepEqual(errors.map((e) => e.message), ["POST failed: HTTP 503"]);
 });
 
 test("supported() reads only the injected environment", () => {
@@ -216,4 +230,16 @@ test("supported() reads only the injected environment", () => {
   assert.deepEqual(TRANSPORTS.map((T) => T.supported(env)), [true, true, true, true]);
   assert.equal(ServerSentEvents.supported({ EventSource: 1 }), false);
   assert.equal(WebSockets.supported({ WebSocket: 1 }), true);
+});
+
+test("plan: the server's order by default; the requested names restrict and reorder", async () => {
+  const { plan } = await import("../src/index.js");
+  const offer = (names) => names.map((transport) => ({ transport, transferFormats: ["Text"] }));
+  const env = { WebSocket: 1, fetch: 1 };
+  const row = (entries) => entries.map((e) => `${e.name}${e.skip ? ":" + e.skip : ""}`);
+  assert.deepEqual(row(plan(offer(["LongPolling", "WebSockets"]), null, env)), ["LongPolling", "WebSockets"]);
+  assert.deepEqual(row(plan(offer(ALL), ["LongPolling", "WebSockets"], env)), ["LongPolling", "WebSockets"]);
+  assert.deepEqual(row(plan(offer(["WebSockets"]), ["LongPolling"], env)), ["LongPolling:not offered by the server"]);
+  assert.deepEqual(row(plan(offer(["ServerSentEvents"]), null, env)), ["ServerSentEvents:not supported here"]);
+  assert.deepEqual(row(plan([{ transport: "WebSockets", transferFormats: ["Binary"] }], null, env)), ["WebSockets:no Text transfer format"]);
 });

@@ -8,3 +8,21 @@ export { WebSockets, ServerSentEvents, ForeverFrame, LongPolling };
 
 /** All transports, best first. */
 export const TRANSPORTS = [WebSockets, ServerSentEvents, ForeverFrame, LongPolling];
+
+/**
+ * The transports to try, in order: the server's list, or the `requested` names restricted to what
+ * the server offers. Each entry is `{name, T, skip}`, `skip` saying why it cannot be tried ("" if it can).
+ */
+export function plan(available, requested, env) {
+  const offered = new Map(available.map((entry) => [entry.transport, entry]));
+  return (requested || available.map((entry) => entry.transport)).map((name) => {
+    const T = TRANSPORTS.find((candidate) => candidate.transportName === name);
+    const offer = offered.get(name);
+    let skip = "";
+    if (!offer) skip = "not offered by the server";
+    else if (!T) skip = "unknown to this client";
+    else if (!(offer.transferFormats || ["Text"]).includes("Text")) skip = "no Text transfer format";
+    else if (!T.supported(env)) skip = "not supported here";
+    return { name, T, skip };
+  });
+}

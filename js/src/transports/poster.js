@@ -2,6 +2,9 @@
 import { failure } from "./base.js";
 
 const RETRY_MS = 100;
+const TRIES = 10;
+// 409: another POST of this connection is still in flight; 503: the server is moving the connection.
+const TRANSIENT = [409, 503];
 
 /** Options for fetch shared by every HTTP request of a connection. */
 export const fetchInit = (options, method, body) => ({
@@ -13,8 +16,8 @@ export const fetchInit = (options, method, body) => ({
 
 /**
  * Sends records with one POST in flight at a time; data queued meanwhile goes out as one batch in the
- * next POST. A 409 (another POST still in flight on the server) is retried; any other failure
- * goes to `onerror`.
+ * next POST. A 409 or 503 is retried with the same body (up to 10 times, waiting 0.1 s more each
+ * time); any other failure goes to `onerror`.
  */
 export class Poster {
   constructor(env, options, url, onerror) {
@@ -40,12 +43,18 @@ export class Poster {
   async _flush() {
     this.busy = true;
     let body = "";
+    let tries = 0;
     while (!this.stopped && (body || this.queue.length)) {
       body = body || this.queue.splice(0).join("");
       const status = await this._post(body);
-      if (status === 409) await new Promise((resolve) => this.env.setTimeout(resolve, RETRY_MS));
-      else if (status) return this._fail(status);
-      else body = "";
+      if (TRANSIENT.includes(status) && ++tries < TRIES) {
+        await new Promise((resolve) => this.env.setTimeout(resolve, RETRY_MS * tries));
+      } else if (status) {
+        return this._fail(status);
+      } else {
+        body = "";
+        tries = 0;
+      }
     }
     this.busy = false;
   }
