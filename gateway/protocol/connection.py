@@ -60,6 +60,9 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.CLOSED, Event.CLOSE): State.CLOSED,
 }
 
+SUPPORTED_VERSIONS = (1, 2)
+"""JSON hub protocol versions: 2 is what clients ask for with stateful reconnect (Ack and Sequence)."""
+
 ATTACHED = frozenset({State.CONNECTING, State.CONNECTED})
 HANDSHAKEN = frozenset({State.CONNECTED, State.DETACHED})
 
@@ -193,7 +196,7 @@ class Connection:
             error = f"malformed handshake: {exc.message}"
             self._queue.append((0, hubjson.encode_handshake_response(error)))
             raise ProtocolError(error) from None
-        if request.protocol != "json" or request.version != 1:
+        if request.protocol != "json" or request.version not in SUPPORTED_VERSIONS:
             error = f"Requested protocol '{request.protocol}' version {request.version} is not available."
             self._queue.append((0, hubjson.encode_handshake_response(error)))
             raise ProtocolError(error)
