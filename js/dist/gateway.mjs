@@ -36,7 +36,7 @@ var WebSockets = class extends Transport {
   }
   connect(url) {
     return new Promise((resolve, reject) => {
-      const socket = this.socket = new this.env.WebSocket(url.replace(/^http/, "ws"));
+      const socket = this._socket = new this.env.WebSocket(url.replace(/^http/, "ws"));
       let open = false;
       socket.onopen = () => {
         open = true;
@@ -50,10 +50,10 @@ var WebSockets = class extends Transport {
     });
   }
   send(data) {
-    this.socket.send(data);
+    this._socket.send(data);
   }
   _end() {
-    const socket = this.socket;
+    const socket = this._socket;
     if (!socket) return;
     socket.onopen = socket.onmessage = socket.onclose = null;
     socket.close();
@@ -75,26 +75,26 @@ var Poster = class {
   constructor(env, options, url, onerror) {
     this.env = env;
     this.options = options;
-    this.url = url;
-    this.onerror = onerror;
-    this.queue = [];
-    this.busy = false;
+    this._url = url;
+    this._onerror = onerror;
+    this._queue = [];
+    this._busy = false;
     this.stopped = false;
   }
   send(data) {
-    this.queue.push(data);
-    if (!this.busy) this._flush();
+    this._queue.push(data);
+    if (!this._busy) this._flush();
   }
   stop() {
     this.stopped = true;
-    this.queue = [];
+    this._queue = [];
   }
   async _flush() {
-    this.busy = true;
+    this._busy = true;
     let body = "";
     let tries = 0;
-    while (!this.stopped && (body || this.queue.length)) {
-      body = body || this.queue.splice(0).join("");
+    while (!this.stopped && (body || this._queue.length)) {
+      body = body || this._queue.splice(0).join("");
       const status = await this._post(body);
       if (TRANSIENT.includes(status) && ++tries < TRIES) {
         await new Promise((resolve) => this.env.setTimeout(resolve, RETRY_MS * tries));
@@ -105,22 +105,22 @@ var Poster = class {
         tries = 0;
       }
     }
-    this.busy = false;
+    this._busy = false;
   }
   /** Resolves 0 on success, else the HTTP status, or -1 for a network error. */
   async _post(body) {
     try {
-      const response = await this.env.fetch(this.url, fetchInit(this.options, "POST", body));
+      const response = await this.env.fetch(this._url, fetchInit(this.options, "POST", body));
       return response.ok ? 0 : response.status;
     } catch (e) {
       return -1;
     }
   }
   _fail(status) {
-    this.busy = false;
+    this._busy = false;
     if (this.stopped) return;
     this.stop();
-    this.onerror(status < 0 ? failure("POST failed: network error") : failure(`POST failed: HTTP ${status}`, status));
+    this._onerror(status < 0 ? failure("POST failed: network error") : failure(`POST failed: HTTP ${status}`, status));
   }
 };
 
@@ -130,9 +130,9 @@ var ServerSentEvents = class extends Transport {
     return Boolean(env.EventSource && env.fetch);
   }
   connect(url) {
-    this.poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
     return new Promise((resolve, reject) => {
-      const source = this.source = new this.env.EventSource(url, { withCredentials: Boolean(this.options.withCredentials) });
+      const source = this._source = new this.env.EventSource(url, { withCredentials: Boolean(this.options.withCredentials) });
       let open = false;
       source.onopen = () => {
         open = true;
@@ -146,11 +146,11 @@ var ServerSentEvents = class extends Transport {
     });
   }
   send(data) {
-    this.poster.send(data);
+    this._poster.send(data);
   }
   _end() {
-    this.poster?.stop();
-    const source = this.source;
+    this._poster?.stop();
+    const source = this._source;
     if (!source) return;
     source.onopen = source.onmessage = source.onerror = null;
     source.close();
@@ -166,33 +166,33 @@ var ForeverFrame = class extends Transport {
   }
   async connect(url) {
     const { document, window, location } = this.env;
-    this.poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
-    this.origin = new URL(url).origin;
-    this.id = frameId();
-    this.listener = (event) => this._message(event);
-    window.addEventListener("message", this.listener);
+    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    this._origin = new URL(url).origin;
+    this._id = frameId();
+    this._listener = (event) => this._message(event);
+    window.addEventListener("message", this._listener);
     await loaded(document, window);
     if (this.stopped) return;
-    const frame = this.frame = document.createElement("iframe");
+    const frame = this._frame = document.createElement("iframe");
     frame.hidden = true;
-    frame.src = `${url}&transport=ForeverFrame&origin=${encodeURIComponent(location.origin)}&frame=${this.id}`;
+    frame.src = `${url}&transport=ForeverFrame&origin=${encodeURIComponent(location.origin)}&frame=${this._id}`;
     document.body.appendChild(frame);
   }
   send(data) {
-    this.poster.send(data);
+    this._poster.send(data);
   }
   _message(event) {
     const data = event.data;
-    const ours = this.frame && event.source === this.frame.contentWindow && event.origin === this.origin;
-    if (!ours || !data || data.gw !== this.id) return;
+    const ours = this._frame && event.source === this._frame.contentWindow && event.origin === this._origin;
+    if (!ours || !data || data.gw !== this._id) return;
     if (data.d === null) this._closed(failure("end of stream"));
     else if (typeof data.d === "string") this.onreceive(data.d);
   }
   _end() {
-    this.poster?.stop();
-    this.env.window.removeEventListener("message", this.listener);
-    const frame = this.frame;
-    this.frame = null;
+    this._poster?.stop();
+    this.env.window.removeEventListener("message", this._listener);
+    const frame = this._frame;
+    this._frame = null;
     if (frame) {
       frame.src = "about:blank";
       frame.remove();
@@ -213,20 +213,20 @@ var LongPolling = class extends Transport {
   }
   /** The first poll answers at once (200 empty, or the replay on a resume); then the loop starts. */
   async connect(url) {
-    this.url = url.replace(RESUME, "");
-    this.poster = new Poster(this.env, this.options, this.url, (error) => this._closed(error));
+    this._url = url.replace(RESUME, "");
+    this._poster = new Poster(this.env, this.options, this._url, (error) => this._closed(error));
     const body = await this._poll(url);
     if (body === null) throw failure("HTTP 204");
     Promise.resolve().then(() => this._loop(body));
   }
   send(data) {
-    this.poster.send(data);
+    this._poster.send(data);
   }
   async _loop(body) {
     while (!this.stopped) {
       this.onreceive(body);
       try {
-        body = await this._poll(this.url);
+        body = await this._poll(this._url);
       } catch (error) {
         return this._closed(error);
       }
@@ -235,10 +235,10 @@ var LongPolling = class extends Transport {
   }
   /** Resolves the body of a 200, or null for a 204; rejects with the status or network failure. */
   async _poll(url) {
-    this.abort = new AbortController();
+    this._abort = new AbortController();
     let response, body;
     try {
-      response = await this.env.fetch(url, { ...fetchInit(this.options, "GET"), signal: this.abort.signal });
+      response = await this.env.fetch(url, { ...fetchInit(this.options, "GET"), signal: this._abort.signal });
       body = await response.text();
     } catch (e) {
       throw failure("poll failed: network error");
@@ -248,8 +248,8 @@ var LongPolling = class extends Transport {
     return body;
   }
   _end() {
-    this.poster?.stop();
-    this.abort?.abort();
+    this._poster?.stop();
+    this._abort?.abort();
   }
 };
 LongPolling.transportName = "LongPolling";
@@ -330,11 +330,11 @@ var Connection = class {
     this.url = new URL(url, this.env.location?.href).href;
     this.onattempt = this.onmessage = this.ondrop = noop2;
     this.attempts = [];
-    this.plan = [];
-    this.index = 0;
-    this.epoch = 0;
-    this.queue = [];
-    this.live = false;
+    this._plan = [];
+    this._index = 0;
+    this._epoch = 0;
+    this._queue = [];
+    this._live = false;
     this.transport = this.token = this.connectionId = null;
     this.stateful = false;
   }
@@ -350,10 +350,10 @@ var Connection = class {
       throw failure(`Unable to connect: negotiate failed (${error.message})`);
     }
     this._use(negotiation);
-    this.plan = plan(negotiation.availableTransports || [], this.options.transports, this.env);
+    this._plan = plan(negotiation.availableTransports || [], this.options.transports, this.env);
     let used = false;
-    for (let i = 0; i < this.plan.length; i++) {
-      const { name, T, skip } = this.plan[i];
+    for (let i = 0; i < this._plan.length; i++) {
+      const { name, T, skip } = this._plan[i];
       if (skip) {
         this._record(name, "skipped", skip, null, false);
         continue;
@@ -382,8 +382,8 @@ var Connection = class {
   /** Resumes the current token, trying the transport in use first, then the ones after it. */
   async resume() {
     const epoch = this._begin();
-    for (let i = this.index; i < this.plan.length; i++) {
-      const { name, T, skip } = this.plan[i];
+    for (let i = this._index; i < this._plan.length; i++) {
+      const { name, T, skip } = this._plan[i];
       if (skip) {
         this._record(name, "skipped", skip, null, true);
         continue;
@@ -400,12 +400,12 @@ var Connection = class {
   send(records) {
     if (!this.transport) return;
     this.transport.send(records);
-    this._arm("pingTimer", this.options.keepAliveInterval, () => this.send(PING));
+    this._arm("_pingTimer", this.options.keepAliveInterval, () => this.send(PING));
   }
   /** Starts handing queued and new messages to `onmessage`. */
   deliver() {
-    this.live = true;
-    while (this.live && this.queue.length) this.onmessage(this.queue.shift());
+    this._live = true;
+    while (this._live && this._queue.length) this.onmessage(this._queue.shift());
   }
   /** Abandons any attempt, closes the transport and DELETEs the token. */
   stop() {
@@ -421,14 +421,14 @@ var Connection = class {
   }
   // A new generation: whatever an older start or resume was doing is abandoned.
   _begin() {
-    this.abort?.(failure("stopped"));
+    this._abort?.(failure("stopped"));
     this._release();
     this.attempts = [];
-    this.queue = [];
-    return ++this.epoch;
+    this._queue = [];
+    return ++this._epoch;
   }
   _check(epoch) {
-    if (epoch !== this.epoch) throw failure("The connection was stopped.");
+    if (epoch !== this._epoch) throw failure("The connection was stopped.");
   }
   async _negotiate(epoch) {
     const { env, options } = this;
@@ -462,7 +462,7 @@ var Connection = class {
       this._record(name, "failed", error.message, started, resume);
       return error;
     }
-    this.index = index;
+    this._index = index;
     this._record(name, "connected", "", started, resume);
     return null;
   }
@@ -493,7 +493,7 @@ var Connection = class {
         if (done) return;
         done = true;
         env.clearTimeout(timer);
-        this.abort = null;
+        this._abort = null;
         transport.stop();
         reject(error);
       };
@@ -509,14 +509,14 @@ var Connection = class {
         if (!resume && message.type) throw failure(`message before handshake: ${record.slice(0, 40)}`);
         done = true;
         env.clearTimeout(timer);
-        this.abort = null;
-        handle = (next) => this._queue(parse(next));
-        if (resume) this.queue.push(message);
+        this._abort = null;
+        handle = (next) => this._push(parse(next));
+        if (resume) this._queue.push(message);
         this._adopt(transport);
         resolve();
       };
       let handle = confirm;
-      this.abort = fail;
+      this._abort = fail;
       transport.onclose = closed;
       transport.onreceive = (text) => {
         if (this.transport === transport) this._heard();
@@ -529,30 +529,30 @@ var Connection = class {
       transport.connect(url).then(() => resume || done || transport.send(HANDSHAKE)).catch(closed);
     });
   }
-  _queue(message) {
-    this.queue.push(message);
-    if (this.live) this.deliver();
+  _push(message) {
+    this._queue.push(message);
+    if (this._live) this.deliver();
   }
   _adopt(transport) {
     this.transport = transport;
     this.transportName = transport.constructor.transportName;
     transport.onclose = (error) => this.drop(error);
     this._heard();
-    this._arm("pingTimer", this.options.keepAliveInterval, () => this.send(PING));
+    this._arm("_pingTimer", this.options.keepAliveInterval, () => this.send(PING));
   }
   // Something came from the server: push the server timeout back.
   _heard() {
     const ms = this.options.serverTimeout;
-    this._arm("serverTimer", ms, () => this.drop(failure(`server timeout: nothing received for ${ms} ms`)));
+    this._arm("_serverTimer", ms, () => this.drop(failure(`server timeout: nothing received for ${ms} ms`)));
   }
   _arm(name, ms, fn) {
     this.env.clearTimeout(this[name]);
     this[name] = this.env.setTimeout(fn, ms);
   }
   _release() {
-    this.env.clearTimeout(this.pingTimer);
-    this.env.clearTimeout(this.serverTimer);
-    this.live = false;
+    this.env.clearTimeout(this._pingTimer);
+    this.env.clearTimeout(this._serverTimer);
+    this._live = false;
     const transport = this.transport;
     this.transport = null;
     transport?.stop();
@@ -669,10 +669,10 @@ var HubConnection = class {
     this.env = env;
     this.state = S.Disconnected;
     this.attempts = [];
-    this.handlers = /* @__PURE__ */ new Map();
-    this.pending = /* @__PURE__ */ new Map();
-    this.listeners = { close: [], reconnecting: [], reconnected: [], attempt: [] };
-    this.nextId = 1;
+    this._handlers = /* @__PURE__ */ new Map();
+    this._pending = /* @__PURE__ */ new Map();
+    this._listeners = { close: [], reconnecting: [], reconnected: [], attempt: [] };
+    this._nextId = 1;
     this.buffer = new MessageBuffer(false);
     const connection = this.connection = new Connection(url, this.options);
     connection.onmessage = (message) => this._receive(message);
@@ -693,29 +693,29 @@ var HubConnection = class {
   /** Registers `fn` for server calls of `name` (case-insensitive). */
   on(name, fn) {
     const key = name.toLowerCase();
-    this.handlers.set(key, [...this.handlers.get(key) || [], fn]);
+    this._handlers.set(key, [...this._handlers.get(key) || [], fn]);
   }
   /** Removes `fn`, or every handler of `name` when `fn` is omitted. */
   off(name, fn) {
     const key = name.toLowerCase();
-    const rest = fn ? (this.handlers.get(key) || []).filter((h) => h !== fn) : [];
-    rest.length ? this.handlers.set(key, rest) : this.handlers.delete(key);
+    const rest = fn ? (this._handlers.get(key) || []).filter((h) => h !== fn) : [];
+    rest.length ? this._handlers.set(key, rest) : this._handlers.delete(key);
   }
   /** Calls `fn(error?)` when the connection closes for good. */
   onclose(fn) {
-    this.listeners.close.push(fn);
+    this._listeners.close.push(fn);
   }
   /** Calls `fn(error)` when the transport dropped and reconnecting begins. */
   onreconnecting(fn) {
-    this.listeners.reconnecting.push(fn);
+    this._listeners.reconnecting.push(fn);
   }
   /** Calls `fn(connectionId)` when reconnected (same id after a resume, a new one after a restart). */
   onreconnected(fn) {
-    this.listeners.reconnected.push(fn);
+    this._listeners.reconnected.push(fn);
   }
   /** Calls `fn(attempt)` for every transport attempt: {transport, outcome, reason, ms, resume}. */
   onattempt(fn) {
-    this.listeners.attempt.push(fn);
+    this._listeners.attempt.push(fn);
   }
   /** Connects; rejects with an error naming every attempt when no transport works. */
   async start() {
@@ -734,11 +734,11 @@ var HubConnection = class {
   }
   /** Invokes a hub method; resolves with its result or rejects with its error. */
   invoke(target, ...args) {
-    const invocationId = String(this.nextId++);
+    const invocationId = String(this._nextId++);
     return new Promise((resolve, reject) => {
-      this.pending.set(invocationId, { resolve, reject });
+      this._pending.set(invocationId, { resolve, reject });
       this._write({ type: MessageType.Invocation, invocationId, target, arguments: args });
-    }).finally(() => this.pending.delete(invocationId));
+    }).finally(() => this._pending.delete(invocationId));
   }
   /** Invokes a hub method without waiting for (or getting) a result. */
   async send(target, ...args) {
@@ -749,7 +749,7 @@ var HubConnection = class {
     const was = this.state;
     if (was === S.Disconnected || was === S.Disconnecting) return;
     this._to(S.Disconnecting);
-    this.wake?.();
+    this._wake?.();
     this.connection.stop();
     this._close(void 0, was !== S.Connecting);
   }
@@ -758,7 +758,7 @@ var HubConnection = class {
     this.state = state;
   }
   _emit(kind, value) {
-    for (const fn of this.listeners[kind].slice()) this._guard(fn, [value]);
+    for (const fn of this._listeners[kind].slice()) this._guard(fn, [value]);
   }
   // Calls an application callback; what it throws is rethrown apart, as the browser reports it.
   _guard(fn, args) {
@@ -808,16 +808,16 @@ var HubConnection = class {
     }
   }
   _ackSoon() {
-    if (this.ackTimer) return;
-    this.ackTimer = this.env.setTimeout(() => {
-      this.ackTimer = null;
+    if (this._ackTimer) return;
+    this._ackTimer = this.env.setTimeout(() => {
+      this._ackTimer = null;
       if (this.state === S.Connected) {
         this.connection.send(write({ type: MessageType.Ack, sequenceId: this.buffer.latest }));
       }
     }, this.options.ackDelay);
   }
   _invocation({ target, arguments: args = [], invocationId }) {
-    const fns = (this.handlers.get(String(target).toLowerCase()) || []).slice();
+    const fns = (this._handlers.get(String(target).toLowerCase()) || []).slice();
     if (!invocationId) return fns.forEach((fn) => this._guard(fn, args));
     new Promise((resolve) => {
       if (!fns.length) throw failure(`Client didn't provide a result for '${target}'.`);
@@ -833,7 +833,7 @@ var HubConnection = class {
     if (this.state === S.Connected) this._write({ type: MessageType.Completion, ...completion });
   }
   _completion({ invocationId, error, result }) {
-    const call = this.pending.get(invocationId);
+    const call = this._pending.get(invocationId);
     if (!call) return;
     error ? call.reject(failure(error)) : call.resolve(result);
   }
@@ -893,22 +893,22 @@ var HubConnection = class {
   _sleep(ms) {
     return new Promise((resolve) => {
       const timer = ms ? this.env.setTimeout(resolve, ms) : resolve();
-      this.wake = () => {
+      this._wake = () => {
         this.env.clearTimeout(timer);
         resolve();
       };
     }).then(() => {
-      this.wake = null;
+      this._wake = null;
       return this.state === S.Reconnecting;
     });
   }
   _cancelPending(error) {
-    for (const call of this.pending.values()) call.reject(error);
-    this.pending.clear();
+    for (const call of this._pending.values()) call.reject(error);
+    this._pending.clear();
   }
   _close(error, notify = true) {
-    this.env.clearTimeout(this.ackTimer);
-    this.ackTimer = null;
+    this.env.clearTimeout(this._ackTimer);
+    this._ackTimer = null;
     this._cancelPending(error || failure("Invocation canceled due to the underlying connection being closed."));
     this._to(S.Disconnected);
     if (notify) this._emit("close", error);

@@ -34,11 +34,11 @@ export class Connection {
     this.url = new URL(url, this.env.location?.href).href;
     this.onattempt = this.onmessage = this.ondrop = noop;
     this.attempts = [];
-    this.plan = [];
-    this.index = 0;
-    this.epoch = 0;
-    this.queue = [];
-    this.live = false;
+    this._plan = [];
+    this._index = 0;
+    this._epoch = 0;
+    this._queue = [];
+    this._live = false;
     this.transport = this.token = this.connectionId = null;
     this.stateful = false;
   }
@@ -55,10 +55,10 @@ export class Connection {
       throw failure(`Unable to connect: negotiate failed (${error.message})`);
     }
     this._use(negotiation);
-    this.plan = plan(negotiation.availableTransports || [], this.options.transports, this.env);
+    this._plan = plan(negotiation.availableTransports || [], this.options.transports, this.env);
     let used = false;
-    for (let i = 0; i < this.plan.length; i++) {
-      const { name, T, skip } = this.plan[i];
+    for (let i = 0; i < this._plan.length; i++) {
+      const { name, T, skip } = this._plan[i];
       if (skip) {
         this._record(name, "skipped", skip, null, false);
         continue;
@@ -89,8 +89,8 @@ export class Connection {
   /** Resumes the current token, trying the transport in use first, then the ones after it. */
   async resume() {
     const epoch = this._begin();
-    for (let i = this.index; i < this.plan.length; i++) {
-      const { name, T, skip } = this.plan[i];
+    for (let i = this._index; i < this._plan.length; i++) {
+      const { name, T, skip } = this._plan[i];
       if (skip) {
         this._record(name, "skipped", skip, null, true);
         continue;
@@ -108,13 +108,13 @@ export class Connection {
   send(records) {
     if (!this.transport) return;
     this.transport.send(records);
-    this._arm("pingTimer", this.options.keepAliveInterval, () => this.send(PING));
+    this._arm("_pingTimer", this.options.keepAliveInterval, () => this.send(PING));
   }
 
   /** Starts handing queued and new messages to `onmessage`. */
   deliver() {
-    this.live = true;
-    while (this.live && this.queue.length) this.onmessage(this.queue.shift());
+    this._live = true;
+    while (this._live && this._queue.length) this.onmessage(this._queue.shift());
   }
 
   /** Abandons any attempt, closes the transport and DELETEs the token. */
@@ -133,15 +133,15 @@ export class Connection {
 
   // A new generation: whatever an older start or resume was doing is abandoned.
   _begin() {
-    this.abort?.(failure("stopped"));
+    this._abort?.(failure("stopped"));
     this._release();
     this.attempts = [];
-    this.queue = [];
-    return ++this.epoch;
+    this._queue = [];
+    return ++this._epoch;
   }
 
   _check(epoch) {
-    if (epoch !== this.epoch) throw failure("The connection was stopped.");
+    if (epoch !== this._epoch) throw failure("The connection was stopped.");
   }
 
   async _negotiate(epoch) {
@@ -179,7 +179,7 @@ export class Connection {
       this._record(name, "failed", error.message, started, resume);
       return error;
     }
-    this.index = index;
+    this._index = index;
     this._record(name, "connected", "", started, resume);
     return null;
   }
@@ -213,7 +213,7 @@ export class Connection {
         if (done) return;
         done = true;
         env.clearTimeout(timer);
-        this.abort = null;
+        this._abort = null;
         transport.stop();
         reject(error);
       };
@@ -229,14 +229,14 @@ export class Connection {
         if (!resume && message.type) throw failure(`message before handshake: ${record.slice(0, 40)}`);
         done = true;
         env.clearTimeout(timer);
-        this.abort = null;
-        handle = (next) => this._queue(parse(next));
-        if (resume) this.queue.push(message);
+        this._abort = null;
+        handle = (next) => this._push(parse(next));
+        if (resume) this._queue.push(message);
         this._adopt(transport);
         resolve();
       };
       let handle = confirm;
-      this.abort = fail;
+      this._abort = fail;
       transport.onclose = closed;
       transport.onreceive = (text) => {
         if (this.transport === transport) this._heard();
@@ -253,9 +253,9 @@ export class Connection {
     });
   }
 
-  _queue(message) {
-    this.queue.push(message);
-    if (this.live) this.deliver();
+  _push(message) {
+    this._queue.push(message);
+    if (this._live) this.deliver();
   }
 
   _adopt(transport) {
@@ -263,13 +263,13 @@ export class Connection {
     this.transportName = transport.constructor.transportName;
     transport.onclose = (error) => this.drop(error);
     this._heard();
-    this._arm("pingTimer", this.options.keepAliveInterval, () => this.send(PING));
+    this._arm("_pingTimer", this.options.keepAliveInterval, () => this.send(PING));
   }
 
   // Something came from the server: push the server timeout back.
   _heard() {
     const ms = this.options.serverTimeout;
-    this._arm("serverTimer", ms, () => this.drop(failure(`server timeout: nothing received for ${ms} ms`)));
+    this._arm("_serverTimer", ms, () => this.drop(failure(`server timeout: nothing received for ${ms} ms`)));
   }
 
   _arm(name, ms, fn) {
@@ -278,9 +278,9 @@ export class Connection {
   }
 
   _release() {
-    this.env.clearTimeout(this.pingTimer);
-    this.env.clearTimeout(this.serverTimer);
-    this.live = false;
+    this.env.clearTimeout(this._pingTimer);
+    this.env.clearTimeout(this._serverTimer);
+    this._live = false;
     const transport = this.transport;
     this.transport = null;
     transport?.stop();

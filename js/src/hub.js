@@ -71,10 +71,10 @@ export class HubConnection {
     this.state = S.Disconnected;
     /** The attempt records of the latest start or reconnect. */
     this.attempts = [];
-    this.handlers = new Map();
-    this.pending = new Map();
-    this.listeners = { close: [], reconnecting: [], reconnected: [], attempt: [] };
-    this.nextId = 1;
+    this._handlers = new Map();
+    this._pending = new Map();
+    this._listeners = { close: [], reconnecting: [], reconnected: [], attempt: [] };
+    this._nextId = 1;
     this.buffer = new MessageBuffer(false);
     const connection = (this.connection = new Connection(url, this.options));
     connection.onmessage = (message) => this._receive(message);
@@ -98,34 +98,34 @@ export class HubConnection {
   /** Registers `fn` for server calls of `name` (case-insensitive). */
   on(name, fn) {
     const key = name.toLowerCase();
-    this.handlers.set(key, [...(this.handlers.get(key) || []), fn]);
+    this._handlers.set(key, [...(this._handlers.get(key) || []), fn]);
   }
 
   /** Removes `fn`, or every handler of `name` when `fn` is omitted. */
   off(name, fn) {
     const key = name.toLowerCase();
-    const rest = fn ? (this.handlers.get(key) || []).filter((h) => h !== fn) : [];
-    rest.length ? this.handlers.set(key, rest) : this.handlers.delete(key);
+    const rest = fn ? (this._handlers.get(key) || []).filter((h) => h !== fn) : [];
+    rest.length ? this._handlers.set(key, rest) : this._handlers.delete(key);
   }
 
   /** Calls `fn(error?)` when the connection closes for good. */
   onclose(fn) {
-    this.listeners.close.push(fn);
+    this._listeners.close.push(fn);
   }
 
   /** Calls `fn(error)` when the transport dropped and reconnecting begins. */
   onreconnecting(fn) {
-    this.listeners.reconnecting.push(fn);
+    this._listeners.reconnecting.push(fn);
   }
 
   /** Calls `fn(connectionId)` when reconnected (same id after a resume, a new one after a restart). */
   onreconnected(fn) {
-    this.listeners.reconnected.push(fn);
+    this._listeners.reconnected.push(fn);
   }
 
   /** Calls `fn(attempt)` for every transport attempt: {transport, outcome, reason, ms, resume}. */
   onattempt(fn) {
-    this.listeners.attempt.push(fn);
+    this._listeners.attempt.push(fn);
   }
 
   /** Connects; rejects with an error naming every attempt when no transport works. */
@@ -146,11 +146,11 @@ export class HubConnection {
 
   /** Invokes a hub method; resolves with its result or rejects with its error. */
   invoke(target, ...args) {
-    const invocationId = String(this.nextId++);
+    const invocationId = String(this._nextId++);
     return new Promise((resolve, reject) => {
-      this.pending.set(invocationId, { resolve, reject });
+      this._pending.set(invocationId, { resolve, reject });
       this._write({ type: MessageType.Invocation, invocationId, target, arguments: args });
-    }).finally(() => this.pending.delete(invocationId));
+    }).finally(() => this._pending.delete(invocationId));
   }
 
   /** Invokes a hub method without waiting for (or getting) a result. */
@@ -163,7 +163,7 @@ export class HubConnection {
     const was = this.state;
     if (was === S.Disconnected || was === S.Disconnecting) return;
     this._to(S.Disconnecting);
-    this.wake?.();
+    this._wake?.();
     this.connection.stop();
     this._close(undefined, was !== S.Connecting);
   }
@@ -174,7 +174,7 @@ export class HubConnection {
   }
 
   _emit(kind, value) {
-    for (const fn of this.listeners[kind].slice()) this._guard(fn, [value]);
+    for (const fn of this._listeners[kind].slice()) this._guard(fn, [value]);
   }
 
   // Calls an application callback; what it throws is rethrown apart, as the browser reports it.
@@ -231,9 +231,9 @@ export class HubConnection {
   }
 
   _ackSoon() {
-    if (this.ackTimer) return;
-    this.ackTimer = this.env.setTimeout(() => {
-      this.ackTimer = null;
+    if (this._ackTimer) return;
+    this._ackTimer = this.env.setTimeout(() => {
+      this._ackTimer = null;
       if (this.state === S.Connected) {
         this.connection.send(write({ type: MessageType.Ack, sequenceId: this.buffer.latest }));
       }
@@ -241,7 +241,7 @@ export class HubConnection {
   }
 
   _invocation({ target, arguments: args = [], invocationId }) {
-    const fns = (this.handlers.get(String(target).toLowerCase()) || []).slice();
+    const fns = (this._handlers.get(String(target).toLowerCase()) || []).slice();
     if (!invocationId) return fns.forEach((fn) => this._guard(fn, args));
     // The server waits for a result: the last handler's value, or the error.
     new Promise((resolve) => {
@@ -260,7 +260,7 @@ export class HubConnection {
   }
 
   _completion({ invocationId, error, result }) {
-    const call = this.pending.get(invocationId);
+    const call = this._pending.get(invocationId);
     if (!call) return;
     error ? call.reject(failure(error)) : call.resolve(result);
   }
@@ -326,24 +326,24 @@ export class HubConnection {
   _sleep(ms) {
     return new Promise((resolve) => {
       const timer = ms ? this.env.setTimeout(resolve, ms) : resolve();
-      this.wake = () => {
+      this._wake = () => {
         this.env.clearTimeout(timer);
         resolve();
       };
     }).then(() => {
-      this.wake = null;
+      this._wake = null;
       return this.state === S.Reconnecting;
     });
   }
 
   _cancelPending(error) {
-    for (const call of this.pending.values()) call.reject(error);
-    this.pending.clear();
+    for (const call of this._pending.values()) call.reject(error);
+    this._pending.clear();
   }
 
   _close(error, notify = true) {
-    this.env.clearTimeout(this.ackTimer);
-    this.ackTimer = null;
+    this.env.clearTimeout(this._ackTimer);
+    this._ackTimer = null;
     this._cancelPending(error || failure("Invocation canceled due to the underlying connection being closed."));
     this._to(S.Disconnected);
     if (notify) this._emit("close", error);

@@ -83,7 +83,7 @@ test("invoke resolves with the result or rejects with the server's error", async
   await clock.advance(10);
   assert.deepEqual(await ok, { x: [1, 2] });
   assert.equal((await bad).message, "boom");
-  assert.equal(hub.pending.size, 0);
+  assert.equal(hub._pending.size, 0);
 });
 
 test("send writes an invocation without an id; invoke numbers them", async () => {

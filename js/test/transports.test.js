@@ -63,7 +63,7 @@ test("WebSockets connects to ws(s):// with the token", async () => {
 
 test("ServerSentEvents closes its EventSource itself on error, and passes withCredentials", async () => {
   const { server, clock, hub } = await connected("ServerSentEvents", { withCredentials: true, reconnectDelays: [] });
-  const source = hub.connection.transport.source;
+  const source = hub.connection.transport._source;
   assert.deepEqual(source.init, { withCredentials: true });
   server.drop();
   await clock.advance(10);
@@ -183,7 +183,7 @@ test("Poster keeps one POST in flight and batches what queues meanwhile", async 
   assert.ok(posts.every(([url, init]) => url === "https://gw.test/hub?id=T" && init.method === "POST" && init.credentials === "include"));
   release();
   await flush();
-  assert.equal(poster.busy, false);
+  assert.equal(poster._busy, false);
 });
 
 test("Poster retries a 409 or 503 with the same body, then reports other failures", async () => {

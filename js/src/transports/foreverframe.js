@@ -12,36 +12,36 @@ export class ForeverFrame extends Transport {
 
   async connect(url) {
     const { document, window, location } = this.env;
-    this.poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
-    this.origin = new URL(url).origin;
-    this.id = frameId();
-    this.listener = (event) => this._message(event);
-    window.addEventListener("message", this.listener);
+    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    this._origin = new URL(url).origin;
+    this._id = frameId();
+    this._listener = (event) => this._message(event);
+    window.addEventListener("message", this._listener);
     await loaded(document, window);
     if (this.stopped) return;
-    const frame = (this.frame = document.createElement("iframe"));
+    const frame = (this._frame = document.createElement("iframe"));
     frame.hidden = true;
-    frame.src = `${url}&transport=ForeverFrame&origin=${encodeURIComponent(location.origin)}&frame=${this.id}`;
+    frame.src = `${url}&transport=ForeverFrame&origin=${encodeURIComponent(location.origin)}&frame=${this._id}`;
     document.body.appendChild(frame);
   }
 
   send(data) {
-    this.poster.send(data);
+    this._poster.send(data);
   }
 
   _message(event) {
     const data = event.data;
-    const ours = this.frame && event.source === this.frame.contentWindow && event.origin === this.origin;
-    if (!ours || !data || data.gw !== this.id) return;
+    const ours = this._frame && event.source === this._frame.contentWindow && event.origin === this._origin;
+    if (!ours || !data || data.gw !== this._id) return;
     if (data.d === null) this._closed(failure("end of stream"));
     else if (typeof data.d === "string") this.onreceive(data.d);
   }
 
   _end() {
-    this.poster?.stop();
-    this.env.window.removeEventListener("message", this.listener);
-    const frame = this.frame;
-    this.frame = null;
+    this._poster?.stop();
+    this.env.window.removeEventListener("message", this._listener);
+    const frame = this._frame;
+    this._frame = null;
     if (frame) {
       frame.src = "about:blank";
       frame.remove();

@@ -11,15 +11,15 @@ export class LongPolling extends Transport {
 
   /** The first poll answers at once (200 empty, or the replay on a resume); then the loop starts. */
   async connect(url) {
-    this.url = url.replace(RESUME, "");
-    this.poster = new Poster(this.env, this.options, this.url, (error) => this._closed(error));
+    this._url = url.replace(RESUME, "");
+    this._poster = new Poster(this.env, this.options, this._url, (error) => this._closed(error));
     const body = await this._poll(url);
     if (body === null) throw failure("HTTP 204");
     Promise.resolve().then(() => this._loop(body));
   }
 
   send(data) {
-    this.poster.send(data);
+    this._poster.send(data);
   }
 
   async _loop(body) {
@@ -27,7 +27,7 @@ export class LongPolling extends Transport {
       // An empty 200 is news too: the server is alive (there are no pings on long polling).
       this.onreceive(body);
       try {
-        body = await this._poll(this.url);
+        body = await this._poll(this._url);
       } catch (error) {
         return this._closed(error);
       }
@@ -37,10 +37,10 @@ export class LongPolling extends Transport {
 
   /** Resolves the body of a 200, or null for a 204; rejects with the status or network failure. */
   async _poll(url) {
-    this.abort = new AbortController();
+    this._abort = new AbortController();
     let response, body;
     try {
-      response = await this.env.fetch(url, { ...fetchInit(this.options, "GET"), signal: this.abort.signal });
+      response = await this.env.fetch(url, { ...fetchInit(this.options, "GET"), signal: this._abort.signal });
       body = await response.text();
     } catch (e) {
       throw failure("poll failed: network error");
@@ -51,8 +51,8 @@ export class LongPolling extends Transport {
   }
 
   _end() {
-    this.poster?.stop();
-    this.abort?.abort();
+    this._poster?.stop();
+    this._abort?.abort();
   }
 }
 LongPolling.transportName = "LongPolling";

@@ -23,29 +23,29 @@ export class Poster {
   constructor(env, options, url, onerror) {
     this.env = env;
     this.options = options;
-    this.url = url;
-    this.onerror = onerror;
-    this.queue = [];
-    this.busy = false;
+    this._url = url;
+    this._onerror = onerror;
+    this._queue = [];
+    this._busy = false;
     this.stopped = false;
   }
 
   send(data) {
-    this.queue.push(data);
-    if (!this.busy) this._flush();
+    this._queue.push(data);
+    if (!this._busy) this._flush();
   }
 
   stop() {
     this.stopped = true;
-    this.queue = [];
+    this._queue = [];
   }
 
   async _flush() {
-    this.busy = true;
+    this._busy = true;
     let body = "";
     let tries = 0;
-    while (!this.stopped && (body || this.queue.length)) {
-      body = body || this.queue.splice(0).join("");
+    while (!this.stopped && (body || this._queue.length)) {
+      body = body || this._queue.splice(0).join("");
       const status = await this._post(body);
       if (TRANSIENT.includes(status) && ++tries < TRIES) {
         await new Promise((resolve) => this.env.setTimeout(resolve, RETRY_MS * tries));
@@ -56,13 +56,13 @@ export class Poster {
         tries = 0;
       }
     }
-    this.busy = false;
+    this._busy = false;
   }
 
   /** Resolves 0 on success, else the HTTP status, or -1 for a network error. */
   async _post(body) {
     try {
-      const response = await this.env.fetch(this.url, fetchInit(this.options, "POST", body));
+      const response = await this.env.fetch(this._url, fetchInit(this.options, "POST", body));
       return response.ok ? 0 : response.status;
     } catch (e) {
       return -1;
@@ -70,9 +70,9 @@ export class Poster {
   }
 
   _fail(status) {
-    this.busy = false;
+    this._busy = false;
     if (this.stopped) return;
     this.stop();
-    this.onerror(status < 0 ? failure("POST failed: network error") : failure(`POST failed: HTTP ${status}`, status));
+    this._onerror(status < 0 ? failure("POST failed: network error") : failure(`POST failed: HTTP ${status}`, status));
   }
 }

@@ -8,9 +8,9 @@ export class ServerSentEvents extends Transport {
   }
 
   connect(url) {
-    this.poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
     return new Promise((resolve, reject) => {
-      const source = (this.source = new this.env.EventSource(url, { withCredentials: Boolean(this.options.withCredentials) }));
+      const source = (this._source = new this.env.EventSource(url, { withCredentials: Boolean(this.options.withCredentials) }));
       let open = false;
       source.onopen = () => {
         open = true;
@@ -26,12 +26,12 @@ export class ServerSentEvents extends Transport {
   }
 
   send(data) {
-    this.poster.send(data);
+    this._poster.send(data);
   }
 
   _end() {
-    this.poster?.stop();
-    const source = this.source;
+    this._poster?.stop();
+    const source = this._source;
     if (!source) return;
     source.onopen = source.onmessage = source.onerror = null;
     source.close();

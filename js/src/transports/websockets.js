@@ -8,7 +8,7 @@ export class WebSockets extends Transport {
 
   connect(url) {
     return new Promise((resolve, reject) => {
-      const socket = (this.socket = new this.env.WebSocket(url.replace(/^http/, "ws")));
+      const socket = (this._socket = new this.env.WebSocket(url.replace(/^http/, "ws")));
       let open = false;
       socket.onopen = () => {
         open = true;
@@ -23,11 +23,11 @@ export class WebSockets extends Transport {
   }
 
   send(data) {
-    this.socket.send(data);
+    this._socket.send(data);
   }
 
   _end() {
-    const socket = this.socket;
+    const socket = this._socket;
     if (!socket) return;
     socket.onopen = socket.onmessage = socket.onclose = null;
     socket.close();
