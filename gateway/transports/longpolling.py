@@ -45,22 +45,30 @@ class LongPollingTransport:
     async def _hold(self, conn: ServerConnection, generation: int, gone: asyncio.Future[None]) -> tuple[int, bytes]:
         """(status, body) to answer with; status 0 when the client has gone (nothing is taken then)."""
         core = conn.core
+        wake = conn.wake
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.poll_timeout
-        while True:
-            if core.generation != generation:
-                return 204, b""
-            if core.has_output:
-                return 200, core.take(conn.now()).encode()
-            if core.state is State.CLOSED:
-                return 204, b""
-            if gone.done():
-                return 0, b""
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return 200, b""
-            conn.wake.clear()
-            waiter = asyncio.ensure_future(conn.wake.wait())
-            await asyncio.wait((waiter, gone), timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            if not waiter.done():
-                waiter.cancel()
+
+        def woken(_: object) -> None:
+            wake.set()
+
+        # ``gone`` and one timer set the wake event: no task and no asyncio.wait per wait (see pump)
+        gone.add_done_callback(woken)
+        timer = loop.call_at(deadline, wake.set)
+        try:
+            while True:
+                if core.generation != generation:
+                    return 204, b""
+                if core.has_output:
+                    return 200, core.take(conn.now()).encode()
+                if core.state is State.CLOSED:
+                    return 204, b""
+                if gone.done():
+                    return 0, b""
+                if loop.time() >= deadline:
+                    return 200, b""
+                wake.clear()
+                await wake.wait()
+        finally:
+            timer.cancel()
+            gone.remove_done_callback(woken)
