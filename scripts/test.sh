@@ -27,7 +27,7 @@ summary() {
     echo "==================== summary ===================="
     for line in "${SUMMARY[@]}"; do
         IFS='|' read -r name secs status <<<"$line"
-        printf '  %-34s %-28s %5ss\n' "$name" "$status" "$secs"
+        printf '  %-32s %-40s %5ss\n' "$name" "$status" "$secs"
     done
     if [ "$rc" -eq 0 ]; then
         echo "all checks passed"
