@@ -25,14 +25,23 @@ START_TIMEOUT_MS = 2000
 
 
 def assert_resumed_without_loss(h: Harness, job: str, reference: list[dict[str, Any]]) -> None:
-    h.wait_finished(job, timeout=40)
+    try:
+        h.page.wait_for_function(
+            "() => E2E.events.some((e) => e.type === 'reconnected' || e.type === 'close')", timeout=30_000
+        )
+    except Exception as exc:
+        raise AssertionError(f"the client never came back after the drop: {h.state()}") from exc
     events = [e["type"] for e in h.events()]
     assert "reconnecting" in events and "reconnected" in events, f"no drop was seen by the client: {h.state()}"
     assert "close" not in events, h.events()
+    # The same connection must have been resumed; a fresh one has lost the job's group and everything sent since.
+    last = h.attempts()[-1]
+    assert last["outcome"] == "connected" and last["resume"] is True, (
+        f"the client did not resume its connection but started a new one: {h.state()}"
+    )
+    h.wait_finished(job, timeout=30)
     # No gap, no duplicate, and the same content as an undisturbed run.
     assert h.job_sequence(job) == reference
-    resumed = [a for a in h.attempts() if a["resume"]]
-    assert resumed and resumed[-1]["outcome"] == "connected", h.attempts()
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
