@@ -43,27 +43,27 @@ class Plan:
     rtt_warmup: int = 200
     rtt_count: int = 2000
     idle_ns: tuple[int, ...] = (1000, 10_000)
-    idle_windows: tuple[float, ...] = (5.0, 15.0)
+    idle_windows: tuple[float, ...] = (3.0, 15.0)
     fanout_sizes: tuple[int, ...] = (1000, 10_000)
     fanout_count: int = FANOUT_COUNT
-    fanout_timeout: float = 120.0
+    fanout_timeout: float = 45.0
     hold_n: int = 19_000
     hold_seconds: float = 60.0
     hold_targets: tuple[str, ...] = ("gateway-ws", "gateway-sse")
-    hold_stacks: tuple[str, ...] = ("h11", "standard")
+    hold_stacks: tuple[str, ...] = ("h11",)
     workers: int = 4
     hold_workers: int = 4
     settle: float = 2.0
-    budget: float = 29 * 60.0
+    budget: float = 28 * 60.0
     only: tuple[str, ...] = ("A", "B", "C", "H")
 
 
 PLANS: dict[str, Plan] = {
     "full": Plan("full"),
     "quick": Plan(
-        "quick", rtt_warmup=100, rtt_count=1000, idle_ns=(200, 1000), idle_windows=(2.0, 3.0),
-        fanout_sizes=(200, 1000), fanout_timeout=60.0, hold_n=2000, hold_seconds=5.0, hold_stacks=("h11",),
-        workers=2, hold_workers=2, settle=1.0, budget=8 * 60.0,
+        "quick", rtt_warmup=100, rtt_count=1000, idle_ns=(1000,), idle_windows=(3.0,),
+        fanout_sizes=(1000,), fanout_timeout=30.0, hold_n=2000, hold_seconds=5.0,
+        workers=2, hold_workers=2, settle=1.0, budget=6 * 60.0,
     ),
     "smoke": Plan(
         "smoke", stacks=("h11",), targets=("gateway-ws", "gateway-sse", "raw-ws"), rtt_warmup=5, rtt_count=20,
@@ -292,15 +292,15 @@ class Runner:
 
     async def run(self) -> Results:
         self.results.meta = environment(self.plan)
-        steps = []
-        for stack in self.plan.stacks:
-            if "A" in self.plan.only:
-                steps.append((f"{stack} A", self.rtt, stack))
-            if "B" in self.plan.only or "C" in self.plan.only:
-                steps += [(f"{stack} B/C {t}", self.idle_and_fanout, stack, t) for t in self.plan.targets]
+        steps: list[tuple[Any, ...]] = []
+        if "A" in self.plan.only:
+            steps += [(f"{stack} A", self.rtt, stack) for stack in self.plan.stacks]
         if "H" in self.plan.only:
             steps += [(f"{s} hold {t}", self.hold, s, t)
                       for s in self.plan.hold_stacks for t in self.plan.hold_targets if t in self.plan.targets]
+        if "B" in self.plan.only or "C" in self.plan.only:
+            steps += [(f"{stack} B/C {t}", self.idle_and_fanout, stack, t)
+                      for stack in self.plan.stacks for t in self.plan.targets]
         for name, step, *args in steps:
             if self.over_budget(name):
                 continue
