@@ -83,6 +83,7 @@ install_system_packages() {
             die "missing ${missing[*]}: run as root, or: sudo apt-get install ${missing[*]}"
         fi
     fi
+    # With their recommended packages, as on the machines the suite was written on (fonts for screenshots).
     say "installing ${missing[*]} (apt)"
     # Installing nginx or redis-server must not start system-wide daemons on ports 80/6379: the tests start their
     # own on free ports. policy-rc.d answering 101 is Debian's documented way to say so; ours is removed after.
@@ -95,7 +96,7 @@ install_system_packages() {
         export DEBIAN_FRONTEND=noninteractive
         quietly apt-get-update "${sudo[@]}" apt-get update -q
         quietly apt-get-install "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -q --no-install-recommends "${missing[@]}"
+            apt-get install -y -q "${missing[@]}"
     ) || rc=$?
     [ "$own_policy" -eq 1 ] && "${sudo[@]}" rm -f "$policy"
     [ "$rc" -eq 0 ] || exit "$rc"
