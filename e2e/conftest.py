@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from .harness import HARNESS_PATH, Harness, harness_html
 from .servers import (
@@ -41,6 +41,9 @@ CHROMIUM_ARGS = [
     # served from 127.0.0.1 is not blocked, so turning the check off changes nothing else here.
     "--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessNullIpAddress",
 ]
+# Assertions wait as long as actions do: a loaded 2-core machine can take more than expect's default 5 s.
+expect.set_options(timeout=15_000)
+
 SYSTEM_CHROMIUMS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
 # Job parameters shared by the tests that compare runs with each other.

@@ -112,8 +112,8 @@ def _balancer(upstreams: list[int]) -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
+@contextlib.contextmanager
+def _cluster() -> Iterator[Cluster]:
     """Three gateways (no job workers of their own), one worker process, Redis, and nginx round robin."""
     with _redis() as redis_url:
         extra = ["--redis", redis_url, "--job-workers", "0"]
@@ -133,6 +133,20 @@ def cluster() -> Iterator[Cluster]:
                 gw.stop()
 
 
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """One cluster for the tests that leave it whole."""
+    with _cluster() as c:
+        yield c
+
+
+@pytest.fixture
+def fresh_cluster() -> Iterator[Cluster]:
+    """A cluster of its own, for a test that kills one of its processes."""
+    with _cluster() as c:
+        yield c
+
+
 def _log_seqs(page: Page) -> list[int]:
     return [int(line.split()[0].lstrip("#")) for line in page.locator("#log li").all_inner_texts()]
 
@@ -150,7 +164,8 @@ def test_every_progress_message_arrives_through_the_balancer(page: Page, cluster
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_killing_the_holding_process_mid_job_loses_nothing(page: Page, cluster: Cluster, transport: str) -> None:
+def test_killing_the_holding_process_mid_job_loses_nothing(page: Page, fresh_cluster: Cluster, transport: str) -> None:
+    cluster = fresh_cluster
     page.goto(f"{cluster.base}/?transport={transport}")
     expect(page.locator("#conn")).to_have_text("Connected")
     page.fill("#steps", "16")

@@ -177,7 +177,9 @@ class Gateway:
         origin = request.origin
         if origin is not None and not self.origin_allowed(request, origin):
             log.info("refused origin %r from %s", origin, request.client)
-            await self._refuse(request, send, 403, f"origin {origin!r} is not allowed")
+            # The page may read why (no credentials, nothing else): only this 403 carries its origin.
+            readable = [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
+            await self._refuse(request, send, 403, f"origin {origin!r} is not allowed", readable)
             return
         if scope["type"] == "http":
             send = self._with_cors(request, send)
