@@ -163,8 +163,7 @@ class Gateway:
         if op == "delete":
             conn.close(None)
             return 202, None
-        async with conn.post_lock:
-            return await self._receive(conn, body)
+        return await self._receive(conn, body)
 
     # --- ASGI --------------------------------------------------------------------------------
 
@@ -301,23 +300,19 @@ class Gateway:
         await transport.serve(conn, request, receive, send)
 
     async def _post(self, conn: ServerConnection, receive: Receive, send: Send) -> None:
-        if conn.post_lock.locked():
-            await respond_error(send, 409, "another POST is in progress for this connection")
+        body = await read_body(receive, self.max_body)
+        if body is None:
+            log.warning("connection %s closed: POST body over %d bytes", conn.id, self.max_body)
+            conn.close(f"request body exceeds {self.max_body} bytes")
+            await respond_error(send, 413, f"request body exceeds {self.max_body} bytes")
             return
-        async with conn.post_lock:
-            body = await read_body(receive, self.max_body)
-            if body is None:
-                log.warning("connection %s closed: POST body over %d bytes", conn.id, self.max_body)
-                conn.close(f"request body exceeds {self.max_body} bytes")
-                await respond_error(send, 413, f"request body exceeds {self.max_body} bytes")
-                return
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError:
-                conn.close("the body is not valid UTF-8")
-                await respond_error(send, 400, "the body is not valid UTF-8")
-                return
-            status, error = await self._receive(conn, text)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            conn.close("the body is not valid UTF-8")
+            await respond_error(send, 400, "the body is not valid UTF-8")
+            return
+        status, error = await self._receive(conn, text)
         if error is not None:
             await respond_error(send, status, error)
         else:
@@ -325,13 +320,18 @@ class Gateway:
 
     @staticmethod
     async def _receive(conn: ServerConnection, text: str) -> tuple[int, str | None]:
-        """Feed a POST body to a connection: (status, error)."""
+        """Feed a POST body to a connection, one POST at a time: (status, error)."""
+        if conn.posting:
+            return 409, "another POST is in progress for this connection"
+        conn.posting = True
         try:
             await conn.receive(text)
         except ProtocolError as exc:
             log.warning("connection %s closed: %s", conn.id, exc.message)
             conn.close(exc.message)
             return exc.status, exc.message
+        finally:
+            conn.posting = False
         return 200, None
 
     async def _negotiate(self, request: Request, receive: Receive, send: Send) -> None:

@@ -20,8 +20,8 @@ class ServerConnection:
     """A negotiated connection, served by whichever transport streams attach to it."""
 
     __slots__ = (
-        "id", "token", "core", "wake", "stream", "user", "items", "groups", "post_lock", "clock", "_dispatch",
-        "_on_close", "closed",
+        "id", "token", "core", "wake", "stream", "user", "items", "groups", "posting", "clock", "_dispatch",
+        "_on_close",
     )
 
     def __init__(
@@ -36,11 +36,10 @@ class ServerConnection:
         self.user = user
         self.items: dict[str, Any] = {}
         self.groups: set[str] = set()
-        self.post_lock = asyncio.Lock()
+        self.posting = False  # a POST is being handled: another one meanwhile is a 409
         self.clock = clock
         self._dispatch = dispatch
         self._on_close = on_close
-        self.closed = asyncio.Event()
 
     def now(self) -> float:
         return self.clock()
@@ -73,14 +72,12 @@ class ServerConnection:
             return
         self.core.close(error)
         self.wake.set()
-        self.closed.set()
         self._on_close(self)
 
     def hand_over(self) -> None:
         """This process lets the connection go to another: its streams end, the client is told nothing."""
         self.core.close("handed over", notify=False)
         self.wake.set()
-        self.closed.set()
 
     def __repr__(self) -> str:
         return f"<ServerConnection {self.id} {self.core.state.value} {self.stream}>"
