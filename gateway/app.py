@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 from typing import Any
 
+from . import redact
 from .asgi import (
     Message,
     Receive,
@@ -81,6 +82,7 @@ class Gateway:
         if unknown:
             raise ValueError(f"unknown transports {unknown}; known: {list(TRANSPORT_NAMES)}")
         self.name = name or hub.__name__
+        redact.install()  # the server's access logs print URLs, and URLs carry tokens
         self.allowed_origins = frozenset(allowed_origins)
         self._options = TransportOptions(poll_timeout=poll_timeout, origin_allowed=self.origin_allowed)
         self.transports: tuple[Transport, ...] = tuple(BY_NAME[t](self._options) for t in transports)
@@ -163,6 +165,9 @@ class Gateway:
         if op == "delete":
             conn.close(None)
             return 202, None
+        if op == "invalid":
+            conn.close("the body is not valid UTF-8")
+            return 400, "the body is not valid UTF-8"
         return await self._receive(conn, body)
 
     # --- ASGI --------------------------------------------------------------------------------
@@ -205,7 +210,7 @@ class Gateway:
         if origin is None or origin == request.own_origin:
             return send
         headers = [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
-        if origin in self.allowed_origins:
+        if origin in self.allowed_origins and origin != "*":  # never credentials beside a wildcard
             headers.append((b"access-control-allow-credentials", b"true"))
 
         async def cors_send(message: Message) -> None:
@@ -234,7 +239,7 @@ class Gateway:
         if conn is None and request.method in ("POST", "DELETE"):
             await self._forward(request, token, receive, send)
             return
-        if conn is None and token in self._lingering and request.method == "GET":
+        if conn is None and token in self._lingering and request.method == "GET" and request.scope["type"] == "http":
             await self._closed_poll(self._lingering.pop(token)[1], send)
             return
         if conn is None:
@@ -263,12 +268,12 @@ class Gateway:
         if body is None:
             await respond_error(send, 413, f"request body exceeds {self.max_body} bytes")
             return
+        op = request.method.lower()
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            await respond_error(send, 400, "the body is not valid UTF-8")
-            return
-        result = await self.backplane.forward(self.name, token, request.method.lower(), text)
+            op, text = "invalid", ""  # the holder, if any, answers 400; else the token is unknown
+        result = await self.backplane.forward(self.name, token, op, text)
         if result is None:
             await self._unknown_token(request, send)
             return
@@ -354,7 +359,7 @@ class Gateway:
         if len(self.registry) >= self.max_connections:
             await respond_error(send, 503, "too many connections", [(b"retry-after", b"5")])
             return
-        conn = self._create(query.stateful_reconnect, user)
+        conn = self._create(query.stateful_reconnect, user, version=query.version)
         await self.backplane.announce(self.name, conn.token, conn.id)
         response = NegotiateResponse(
             conn.id, conn.token if query.version >= 1 else None, query.version,
@@ -364,11 +369,13 @@ class Gateway:
                  " with stateful reconnect" if query.stateful_reconnect else "")
         await respond_json(send, 200, response.to_json())
 
-    def _create(self, stateful: bool, user: str | None) -> ServerConnection:
+    def _create(self, stateful: bool, user: str | None, *, version: int = 1) -> ServerConnection:
+        """A new connection; in negotiate version 0 its id is its token, as the spec has it."""
         connection_id = secrets.token_urlsafe(16)
+        token = secrets.token_urlsafe(24) if version >= 1 else connection_id
         core = Connection(self.clock(), stateful=stateful, limits=self.limits)
         conn = ServerConnection(
-            connection_id, secrets.token_urlsafe(24), core, self.clock, self.dispatcher, self._closed, user,
+            connection_id, token, core, self.clock, self.dispatcher, self._closed, user,
         )
         self.registry.add(conn)
         return conn

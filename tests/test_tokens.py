@@ -103,8 +103,6 @@ def test_a_connection_id_is_never_accepted_where_a_token_is_expected(live: Live)
     assert request(live.port, "DELETE", f"/hub?id={token}").status == 202
 
 
-@pytest.mark.xfail(strict=True, reason="app.py: negotiate v0 registers the connection under its secret token, which "
-                                       "v0 does not return, so the connectionId it does return is refused with 404")
 def test_negotiate_version_0_uses_the_connection_id_as_its_id(live: Live) -> None:
     body = negotiate(live.port, query="negotiateVersion=0")
     assert "connectionToken" not in body
@@ -123,9 +121,6 @@ def test_a_token_dies_with_its_connection(live: Live) -> None:
     assert RawWebSocket(live.port, f"/hub?id={token}").status == 404
 
 
-@pytest.mark.xfail(strict=True, reason="app.py: a WebSocket upgrade on a token closed less than 5 s ago is answered "
-                                       "as a closed long poll (http.response.start on a websocket scope): uvicorn "
-                                       "raises and answers 500")
 def test_a_websocket_on_a_token_just_closed_is_404(live: Live) -> None:
     token = negotiate(live.port)["connectionToken"]
     assert request(live.port, "GET", f"/hub?id={token}").status == 200
@@ -257,9 +252,6 @@ async def _until(predicate: Any) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.mark.xfail(strict=True, reason="uvicorn itself logs the request URL, query included, at INFO: the access "
-                                       "log for HTTP and 'WebSocket /path?id=...' [accepted] for WebSockets. "
-                                       "Run it with access_log=False and log_level='warning', or see SECURITY.md")
 def test_uvicorn_at_its_default_log_level_does_not_log_tokens(caplog: pytest.LogCaptureFixture) -> None:
     uvicorn_loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
     with serve_gateways({"/hub": Gateway(EchoHub)}, access_log=True, log_level="info") as live:
@@ -311,9 +303,6 @@ def test_guessing_tokens_gets_404s_then_429_from_that_client_only(live: Live) ->
     request(live.port, "DELETE", f"/guarded?id={valid}")
 
 
-@pytest.mark.xfail(strict=True, reason="app.py: a POST to an unknown token is read (up to max_body) and decoded "
-                                       "before the token is looked up: a body that is not UTF-8 gets 400, which the "
-                                       "bad-token limiter never counts")
 def test_a_guess_with_a_body_that_is_not_utf8_is_still_404_then_429(live: Live) -> None:
     CLOCK.now += 3600
     statuses = [request(live.port, "POST", f"/guarded?id={secrets.token_urlsafe(24)}", body=b"\xff\xfe",

@@ -303,7 +303,7 @@ class RedisBackplane:
             claim = self._claims.get(message["q"])
             if claim is not None and not claim.result.done():
                 claim.result.set_result(message.get("s"))
-        elif kind in ("post", "delete"):
+        elif kind in ("post", "delete", "invalid"):
             self._spawn(self._answer(message))
         elif kind == "reply":
             future = self._replies.get(message["q"])
