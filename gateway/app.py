@@ -14,6 +14,7 @@ from typing import Any
 
 from . import redact
 from .asgi import (
+    ClientGone,
     Message,
     Receive,
     Request,
@@ -264,7 +265,10 @@ class Gateway:
 
     async def _forward(self, request: Request, token: str, receive: Receive, send: Send) -> None:
         """POST or DELETE for a connection another process holds: that process answers."""
-        body = await read_body(receive, self.max_body) if request.method == "POST" else b""
+        try:
+            body = await read_body(receive, self.max_body) if request.method == "POST" else b""
+        except ClientGone:
+            return
         if body is None:
             await respond_error(send, 413, f"request body exceeds {self.max_body} bytes")
             return
@@ -305,7 +309,11 @@ class Gateway:
         await transport.serve(conn, request, receive, send)
 
     async def _post(self, conn: ServerConnection, receive: Receive, send: Send) -> None:
-        body = await read_body(receive, self.max_body)
+        try:
+            body = await read_body(receive, self.max_body)
+        except ClientGone:  # a POST cut mid-body is dropped whole; the client will send it again
+            log.info("connection %s: a POST was cut before its body was complete", conn.id)
+            return
         if body is None:
             log.warning("connection %s closed: POST body over %d bytes", conn.id, self.max_body)
             conn.close(f"request body exceeds {self.max_body} bytes")

@@ -70,14 +70,18 @@ async def respond_error(
     await respond_json(send, status, {"error": message}, headers)
 
 
+class ClientGone(Exception):
+    """The client went away before its request body was complete: there is nothing to answer."""
+
+
 async def read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None when it exceeds ``limit`` bytes."""
+    """The whole request body, or None when it exceeds ``limit`` bytes; ClientGone if it is cut short."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b"".join(chunks)
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

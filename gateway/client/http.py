@@ -182,8 +182,10 @@ class HttpClient:
             try:
                 response = await conn.request(method, target, headers, body)
             except (ConnectionError, h11.ProtocolError):
-                await conn.aclose()  # a keep-alive connection the server had already closed
-                conn = None
+                await conn.aclose()
+                if method == "POST":  # the server may have got it: sending it again could deliver it twice
+                    raise
+                conn = None  # a keep-alive connection the server had already closed: try a fresh one
         if conn is None:
             conn = await HttpConnection.open(self.origin)
             try:

@@ -29,6 +29,8 @@ class LongPollingTransport:
 
     async def connect(self, token: str, *, resume: bool = False) -> None:
         target = transport_target(self._origin, token)
+        if self._sender is not None:
+            self._sender.retire()
         self._sender = PostSender(self._http, target)
         poll = await HttpConnection.open(self._origin)
         try:

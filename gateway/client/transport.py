@@ -53,19 +53,28 @@ class PostSender:
     wait and go together in the next one, in the order they were sent.
     """
 
-    __slots__ = ("_http", "_target", "_pending", "_lock")
+    __slots__ = ("_http", "_target", "_pending", "_lock", "_retired")
 
     def __init__(self, http: HttpClient, target: str) -> None:
         self._http = http
         self._target = target
         self._pending: list[str] = []
         self._lock = asyncio.Lock()
+        self._retired = False
+
+    def retire(self) -> None:
+        """A resume replaced this sender: what still waits here is dropped, since the replay
+        after the resume's Sequence carries every unacknowledged message again."""
+        self._retired = True
+        self._pending.clear()
 
     async def send(self, text: str) -> None:
+        if self._retired:
+            return
         self._pending.append(text)
         async with self._lock:
-            if not self._pending:
-                return  # an earlier sender's POST carried this text
+            if not self._pending or self._retired:
+                return  # an earlier sender's POST carried this text, or a resume replaced this sender
             body = "".join(self._pending).encode("utf-8")
             self._pending.clear()
             response = await self._http.request(
@@ -126,6 +135,8 @@ class HttpStreamTransport:
         raise NotImplementedError
 
     async def connect(self, token: str, *, resume: bool = False) -> None:
+        if self._sender is not None:
+            self._sender.retire()
         self._sender = PostSender(self._http, transport_target(self._origin, token))
         target = transport_target(self._origin, token, **self._params())
         stream, head = await self._http.stream("GET", target, self._headers())
