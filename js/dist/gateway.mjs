@@ -305,7 +305,7 @@ function parse(record) {
   } catch (e) {
     message = null;
   }
-  if (!message || typeof message !== "object") throw new Error(`invalid record: ${record.slice(0, 80)}`);
+  if (!message || typeof message !== "object" || Array.isArray(message)) throw new Error(`invalid record: ${record.slice(0, 80)}`);
   return message;
 }
 
