@@ -217,3 +217,18 @@ async def _wait(predicate: Any, timeout: float = 5.0) -> None:
         while not predicate():
             await asyncio.sleep(0.01)
 
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_the_python_client_sends_its_credential_with_negotiate_only(live: Live, transport: str) -> None:
+    client = HubClient(f"http://127.0.0.1:{live.port}/auth", transport=transport,
+                       headers={"Authorization": "Bearer bob-long-lived-secret"})
+    await client.start()
+    try:
+        assert (await client.invoke("Whoami"))["user"] == "bob"
+    finally:
+        await client.close()
+    assert [call["credential"] for call in CALLS] == ["bob-long-lived-secret"]
+    refused = HubClient(f"http://127.0.0.1:{live.port}/auth", transport=transport)
+    with pytest.raises(Exception, match="401|sign in"):
+        await refused.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..protocol.negotiate import NegotiateResponse, parse_negotiate_response
 from .foreverframe import ForeverFrameTransport
@@ -22,10 +22,12 @@ class NoTransport(Exception):
     """None of the transports the server offers is left to try."""
 
 
-async def negotiate(http: HttpClient, *, stateful: bool = False) -> NegotiateResponse:
-    """POST negotiate (version 1); raises HttpError on a refusal."""
+async def negotiate(
+    http: HttpClient, *, stateful: bool = False, headers: Sequence[tuple[str, str]] = (),
+) -> NegotiateResponse:
+    """POST negotiate (version 1), with ``headers`` (a credential goes here, and only here); raises HttpError."""
     params = {"negotiateVersion": "1", **({"useStatefulReconnect": "true"} if stateful else {})}
-    response = await http.request("POST", http.origin.target("/negotiate", **params))
+    response = await http.request("POST", http.origin.target("/negotiate", **params), list(headers))
     if response.status != 200:
         raise HttpError(response.status, response.body, "negotiate")
     return parse_negotiate_response(response.body)
@@ -65,7 +67,7 @@ class ClientConnection:
     @classmethod
     async def open(
         cls, url: str, choose: Callable[[tuple[str, ...]], str | None], on_receive: OnReceive, on_close: OnClose,
-        *, stateful: bool = False,
+        *, stateful: bool = False, headers: Sequence[tuple[str, str]] = (),
     ) -> ClientConnection:
         """Negotiate, let ``choose`` pick one of the offered transports, open its stream.
 
@@ -74,7 +76,7 @@ class ClientConnection:
         origin = Origin.parse(url)
         http = HttpClient(origin)
         try:
-            negotiated = await negotiate(http, stateful=stateful)
+            negotiated = await negotiate(http, stateful=stateful, headers=headers)
             name = choose(negotiated.transports)
             if name is None:
                 raise NoTransport(f"offered: {', '.join(negotiated.transports)}")

@@ -24,7 +24,7 @@ import enum
 import inspect
 import itertools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import h11
@@ -72,7 +72,7 @@ class HubClient:
     """
 
     __slots__ = (
-        "url", "stateful_reconnect", "start_timeout", "keepalive_interval", "server_timeout", "ack_interval",
+        "url", "headers", "stateful_reconnect", "start_timeout", "keepalive_interval", "server_timeout", "ack_interval",
         "resume_timeout", "max_message_size", "attempts", "close_error", "_choices", "_state", "_connection",
         "_handlers", "_close_callbacks", "_pending", "_ids", "_reader", "_ledger", "_handshake", "_last_sent",
         "_last_received", "_timer", "_ack_timer", "_resume_task", "_tasks", "_closed",
@@ -90,12 +90,14 @@ class HubClient:
         ack_interval: float = 1.0,
         resume_timeout: float = 10.0,
         max_message_size: int = 1 << 20,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         choices = [transport] if isinstance(transport, str) else list(transport) if transport is not None else None
         unknown = [name for name in choices or () if name not in BY_NAME]
         if unknown:
             raise ValueError(f"unknown transports {unknown}; known: {list(BY_NAME)}")
         self.url = url
+        self.headers = tuple((headers or {}).items())  # sent with negotiate only: the token does the rest
         self.stateful_reconnect = stateful_reconnect
         self.start_timeout = start_timeout
         self.keepalive_interval = keepalive_interval
@@ -256,6 +258,7 @@ class HubClient:
         self._connection = None
         self._connection = await ClientConnection.open(
             self.url, choose, self._on_text, self._on_stream_closed, stateful=self.stateful_reconnect,
+            headers=self.headers,
         )
         if self._connection.stateful:
             self._ledger = Ledger()
