@@ -101,8 +101,11 @@ class GatewayClient(BenchClient):
 
 
 def _gateway(transport: str, target: str) -> type[GatewayClient]:
-    return type(f"Gateway{transport}Client", (GatewayClient,), {"transport": transport, "target": target,
-                                                              "__slots__": ()})
+    # A long poll is itself a sign of life (the server counts each poll), so, like SignalR's
+    # ``inherentKeepAlive``, the long-polling client sends no pings.
+    return type(f"Gateway{transport}Client", (GatewayClient,), {
+        "transport": transport, "target": target, "keepalive_needed": transport != "LongPolling",
+        "__slots__": ()})
 
 
 # --- raw Starlette endpoints (the floor) ----------------------------------------------------------

@@ -25,7 +25,7 @@ import time
 import traceback
 from typing import Any
 
-from gateway.client.lean import HttpPool
+from gateway.client.lean import HttpPool, LeanError
 
 from .clients import CLIENTS, BenchClient
 
@@ -120,16 +120,20 @@ class Worker:
         return {"samples": base64.b64encode(samples.tobytes()).decode()}
 
     async def join(self, group: str, n: int, concurrency: int = 100) -> dict[str, Any]:
-        self.members = self.clients[:n]
+        """The first ``n`` held clients join ``group``; a dead client, or one not answering in 10 s, is not a member."""
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(client: BenchClient) -> None:
+        async def one(client: BenchClient) -> BenchClient:
+            if not client.alive:
+                raise LeanError("the connection is no longer alive")
             async with gate:
-                await asyncio.wait_for(client.join(group), 30)
+                await asyncio.wait_for(client.join(group), 10)
+            return client
 
-        results = await asyncio.gather(*(one(c) for c in self.members), return_exceptions=True)
+        results = await asyncio.gather(*(one(c) for c in self.clients[:n]), return_exceptions=True)
+        self.members = [r for r in results if isinstance(r, BenchClient)]
         errors = [repr(r)[:200] for r in results if isinstance(r, BaseException)]
-        return {"joined": len(results) - len(errors), "errors": errors[:3]}
+        return {"joined": len(self.members), "errors": errors[:3], "failed": len(errors)}
 
     async def fanout_begin(self, count: int) -> dict[str, Any]:
         fanout = Fanout(len(self.members))
