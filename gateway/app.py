@@ -310,9 +310,14 @@ class Gateway:
 
     async def _post(self, conn: ServerConnection, receive: Receive, send: Send) -> None:
         try:
-            body = await read_body(receive, self.max_body)
+            async with asyncio.timeout(self.limits.send_timeout):  # a body trickled in holds the POST slot
+                body = await read_body(receive, self.max_body)
         except ClientGone:  # a POST cut mid-body is dropped whole; the client will send it again
             log.info("connection %s: a POST was cut before its body was complete", conn.id)
+            return
+        except TimeoutError:
+            log.warning("connection %s: a POST body took over %g s; dropped", conn.id, self.limits.send_timeout)
+            await respond_error(send, 408, "the request body took too long")
             return
         if body is None:
             log.warning("connection %s closed: POST body over %d bytes", conn.id, self.max_body)

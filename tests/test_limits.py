@@ -295,3 +295,16 @@ def test_a_silent_websocket_gets_pings_then_is_closed_after_the_client_timeout(l
     assert messages[-1] == {"type": 7, "error": "client timeout"}
     assert sum(m == {"type": 6} for m in messages) >= 2  # a keep-alive every 0.3 s of silence
     assert SMALL.client_timeout - TICK <= elapsed < SMALL.client_timeout + 2
+
+
+def test_a_post_body_trickled_slower_than_the_send_timeout_is_408_and_frees_the_post_slot(live: Live) -> None:
+    token = negotiate(live.port, "/slow")["connectionToken"]
+    assert post(live.port, "/slow", token, HANDSHAKE).status == 200
+    sock = socket.create_connection(("127.0.0.1", live.port))
+    sock.sendall(f"POST /slow?id={token} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{\"type\":".encode())
+    sock.settimeout(SLOW.send_timeout + 3)
+    reply = sock.recv(4096).decode()
+    sock.close()
+    assert reply.startswith("HTTP/1.1 408") and "took too long" in reply
+    assert post(live.port, "/slow", token, hubjson.PING).status == 200  # the next POST is served
+    request(live.port, "DELETE", f"/slow?id={token}")
