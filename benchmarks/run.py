@@ -63,7 +63,7 @@ PLANS: dict[str, Plan] = {
     "quick": Plan(
         "quick", rtt_warmup=100, rtt_count=1000, idle_ns=(1000,), idle_windows=(3.0,),
         fanout_sizes=(1000,), fanout_timeout=30.0, hold_n=2000, hold_seconds=5.0,
-        workers=2, hold_workers=2, settle=1.0, budget=6 * 60.0,
+        workers=2, hold_workers=2, settle=1.0, budget=8 * 60.0,
     ),
     "smoke": Plan(
         "smoke", stacks=("h11",), targets=("gateway-ws", "gateway-sse", "raw-ws"), rtt_warmup=5, rtt_count=20,
