@@ -12,7 +12,10 @@ LABELS = {
     "raw-ws": "raw Starlette WebSocket", "raw-sse": "raw Starlette SSE",
     "sio-ws": "python-socketio websocket", "sio-polling": "python-socketio polling",
 }
-STACK_LABELS = {"h11": "uvicorn h11 + wsproto + asyncio", "standard": "uvicorn[standard]: httptools + websockets + uvloop"}
+STACK_LABELS = {
+    "h11": "uvicorn h11 + wsproto + asyncio",
+    "standard": "uvicorn[standard]: httptools + websockets + uvloop",
+}
 
 
 def _f(value: float | None, digits: int = 2) -> str:
@@ -73,10 +76,11 @@ def bars(results: dict[str, Any]) -> list[dict[str, Any]]:
         raw_fan, sio_fan = _find(fan, target="raw-ws"), _find(fan, target="sio-ws")
         for t in ("gateway-ws", "gateway-sse", "gateway-ff", "gateway-lp"):
             row = _find(fan, target=t)
-            ratio("C", stack, row, raw_fan, "p99_ms", 2.0, f"{LABELS[t].split()[1]} fan-out p99 / raw WebSocket ({size})")
+            name = LABELS[t].split()[1]
+            ratio("C", stack, row, raw_fan, "p99_ms", 2.0, f"{name} fan-out p99 / raw WebSocket ({size})")
             peer = sio_fan if t == "gateway-ws" else _find(fan, target="sio-polling")
-            ratio("C", stack, row, peer, "p99_ms", 0.3,
-                  f"{LABELS[t].split()[1]} fan-out p99 / {'python-socketio websocket' if t == 'gateway-ws' else 'python-socketio polling'} ({size})")
+            peer_name = LABELS["sio-ws" if t == "gateway-ws" else "sio-polling"]
+            ratio("C", stack, row, peer, "p99_ms", 0.3, f"{name} fan-out p99 / {peer_name} ({size})")
             if row is not None:
                 out.append({"bar": "C", "stack": stack, "what": f"{LABELS[t].split()[1]} delivered ({size})",
                             "value": row["delivered"], "limit": row["expected"],
@@ -109,14 +113,17 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
         if rtt:
             lines += [f"### A. Round trip, one client, {meta['plan']['rtt_count']} sequential echoes "
                       f"after {meta['plan']['rtt_warmup']} warm-up", "",
-                      "| target | p50 ms | p99 ms | mean ms | server CPU % | client CPU % |", "|---|---:|---:|---:|---:|---:|"]
-            lines += [f"| {LABELS[r['target']]} | {_f(r['p50_ms'], 3)} | {_f(r['p99_ms'], 3)} | {_f(r['mean_ms'], 3)} | "
+                      "| target | p50 ms | p99 ms | mean ms | server CPU % | client CPU % |",
+                      "|---|---:|---:|---:|---:|---:|"]
+            lines += [f"| {LABELS[r['target']]} | {_f(r['p50_ms'], 3)} | {_f(r['p99_ms'], 3)} | "
+                      f"{_f(r['mean_ms'], 3)} | "
                       f"{_f(r['server_cpu_pct'], 0)} | {_f(r['client_cpu_pct'], 0)} |" for r in rtt]
             lines.append("")
         idle = [r for r in results["idle"] if r["stack"] == stack]
         if idle:
             lines += ["### B. Held idle connections", "",
-                      "| target | N | alive | established in s | RSS/conn KiB | idle server CPU % | idle client CPU % | "
+                      "| target | N | alive | established in s | RSS/conn KiB | idle server CPU % | "
+                      "idle client CPU % | "
                       "client CPU % while establishing |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
             for r in sorted(idle, key=lambda r: (list(LABELS).index(r["target"]), r["n"])):
                 lines.append(
@@ -127,25 +134,29 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
         fan = [r for r in results["fanout"] if r["stack"] == stack]
         if fan:
             lines += [f"### C. Fan-out: {meta['plan']['fanout_count']} messages 50 ms apart to a group", "",
-                      "| target | clients | delivered | p50 ms | p99 ms | max ms | server CPU % | client CPU % (max one) |",
+                      "| target | clients | delivered | p50 ms | p99 ms | max ms | server CPU % | "
+                      "client CPU % (max one) |",
                       "|---|---:|---:|---:|---:|---:|---:|---:|"]
             for r in sorted(fan, key=lambda r: (r["clients"], list(LABELS).index(r["target"]))):
                 lines.append(
-                    f"| {LABELS[r['target']]} | {r['clients']} | {r['delivered']}/{r['expected']} | {_f(r['p50_ms'], 1)} |"
+                    f"| {LABELS[r['target']]} | {r['clients']} | {r['delivered']}/{r['expected']} | "
+                    f"{_f(r['p50_ms'], 1)} |"
                     f" {_f(r['p99_ms'], 1)} | {_f(r['max_ms'], 1)} | {_f(r['server_cpu_pct'], 0)} | "
                     f"{_f(r['client_cpu_pct'], 0)} ({_f(r['client_cpu_max_pct'], 0)}) |")
             lines.append("")
     if results["hold"]:
         lines += ["## Holding idle connections", "",
                   "| stack | target | N | alive at the end | answered an echo | server counts | held s | "
-                  "RSS/conn KiB | idle server CPU % | established in s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "RSS/conn KiB | idle server CPU % | established in s |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['stack']} | {LABELS[r['target']]} | {r['n']} | {r['alive']} | {r['answered']} | "
                   f"{r['server_count']} | {r['hold_s']:.0f} | {_f(r['rss_per_conn'] / 1024, 2)} | "
                   f"{_f(r['idle_server_cpu_pct'], 2)} | {_f(r['established_s'], 1)} |" for r in results["hold"]]
         lines.append("")
     verdicts = bars(results)
     if verdicts:
-        lines += ["## Bars", "", "| bar | stack | what | value | limit | figures | verdict |", "|---|---|---|---:|---:|---|---|"]
+        lines += ["## Bars", "", "| bar | stack | what | value | limit | figures | verdict |",
+                  "|---|---|---|---:|---:|---|---|"]
         for v in verdicts:
             if v["ok"] is None:
                 continue  # a target this run did not measure

@@ -558,8 +558,9 @@ class LongPollingHubConnection(PostingHubConnection):
         stream.request("GET", self._query()).add_done_callback(self._polled)
 
     def _polled(self, future: asyncio.Future[tuple[int, bytes]]) -> None:
-        if future.cancelled() or future.exception() is not None:
-            self._ended(future.exception() if not future.cancelled() else None)
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or error is not None:
+            self._ended(error if isinstance(error, Exception) else None)
             return
         status, body = future.result()
         if status != 200:
