@@ -424,13 +424,16 @@ class Gateway:
         """Send due keep-alives, close connections whose deadlines passed, forget closed ones."""
         if self._lingering:
             self._lingering = {t: item for t, item in self._lingering.items() if now - item[0] < 5.0}
-        for conn in self.registry:
+        due: list[tuple[ServerConnection, str]] = []
+        for conn in self.registry.by_id.values():  # no copy: closing waits until the walk is over
             reason = conn.core.tick(now)
             if reason is not None:
-                log.info("connection %s closed: %s", conn.id, reason)
-                conn.close(reason)
+                due.append((conn, reason))
             elif conn.core.has_output:
                 conn.wake.set()
+        for conn, reason in due:
+            log.info("connection %s closed: %s", conn.id, reason)
+            conn.close(reason)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -16,6 +16,46 @@ log = logging.getLogger("gateway")
 Dispatch = Callable[["ServerConnection", Received], Awaitable[None]]
 
 
+class Wakeup:
+    """What a stream waits on until there is output: ``asyncio.Event``'s surface at a tenth of its size
+    (no deque, no dict; one future only while someone waits)."""
+
+    __slots__ = ("_flag", "_waiters")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        self._flag = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._flag = False
+
+    async def wait(self) -> None:
+        if self._flag:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = [waiter]
+        else:  # a stream being replaced and its successor, for a moment
+            self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+                if not self._waiters:
+                    self._waiters = None
+
+
 class ServerConnection:
     """A negotiated connection, served by whichever transport streams attach to it."""
 
@@ -31,7 +71,7 @@ class ServerConnection:
         self.id = connection_id
         self.token = token
         self.core = core
-        self.wake = asyncio.Event()
+        self.wake = Wakeup()
         self.stream: str | None = None
         self.user = user
         self.items: dict[str, Any] = {}

@@ -21,7 +21,6 @@ Time is an argument: ``tick(now)`` returns what is due (a keep-alive ping, or a 
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -102,9 +101,9 @@ class Connection:
         self.state = State.NEGOTIATED
         self.stateful = stateful
         self.limits = limits or Limits()
-        self._queue: deque[tuple[int, str]] = deque()
+        self._queue: list[tuple[int, str]] = []  # lists: 56 bytes empty, where a deque is 600+
         self._queued_bytes = 0
-        self._unacked: deque[tuple[int, str]] = deque()
+        self._unacked: list[tuple[int, str]] = []
         self._unacked_bytes = 0
         self._next_out = 1
         self._in_next = 1
@@ -200,7 +199,7 @@ class Connection:
             error = f"Requested protocol '{request.protocol}' version {request.version} is not available."
             self._queue.append((0, hubjson.encode_handshake_response(error)))
             raise ProtocolError(error)
-        self._queue.appendleft((0, hubjson.HANDSHAKE_OK))
+        self._queue.insert(0, (0, hubjson.HANDSHAKE_OK))
         self._fire(Event.HANDSHAKE)
 
     def _accept(self, message: HubMessage) -> bool:
@@ -227,8 +226,12 @@ class Connection:
     def _acked(self, sequence_id: int) -> None:
         if sequence_id >= self._next_out:
             raise ProtocolError("Ack of a message never sent")
-        while self._unacked and self._unacked[0][0] <= sequence_id:
-            self._unacked_bytes -= len(self._unacked.popleft()[1])
+        unacked = self._unacked
+        count = 0
+        while count < len(unacked) and unacked[count][0] <= sequence_id:
+            self._unacked_bytes -= len(unacked[count][1])
+            count += 1
+        del unacked[:count]
 
     # --- outgoing ---------------------------------------------------------------------------
 
@@ -262,12 +265,13 @@ class Connection:
             parts.append(hubjson.encode(Ack(self._in_last)))
             self._ack_due = False
         queue = self._queue
-        while queue:
-            seq, record = queue.popleft()
-            parts.append(record)
-            if seq:
-                self._unacked.append((seq, record))
-                self._unacked_bytes += len(record)
+        if queue:
+            self._queue = []
+            for seq, record in queue:
+                parts.append(record)
+                if seq:
+                    self._unacked.append((seq, record))
+                    self._unacked_bytes += len(record)
         self._queued_bytes = 0
         if parts:
             self._last_sent = now
@@ -281,7 +285,7 @@ class Connection:
         self._unacked_bytes = 0
         self._queued_bytes += sum(len(r) for _, r in replay)
         head = [(0, hubjson.encode(Sequence(first)))] + replay
-        self._queue.extendleft(reversed(head))
+        self._queue[:0] = head
 
     # --- moving between processes -------------------------------------------------------------
 
@@ -303,9 +307,9 @@ class Connection:
         """The connection a ``snapshot`` describes; its deadlines start again from ``now``."""
         conn = cls(now, stateful=bool(data["stateful"]), limits=limits)
         conn.state = State(data["state"])
-        conn._queue = deque((int(seq), str(record)) for seq, record in data["queue"])
+        conn._queue = [(int(seq), str(record)) for seq, record in data["queue"]]
         conn._queued_bytes = sum(len(r) for _, r in conn._queue)
-        conn._unacked = deque((int(seq), str(record)) for seq, record in data["unacked"])
+        conn._unacked = [(int(seq), str(record)) for seq, record in data["unacked"]]
         conn._unacked_bytes = sum(len(r) for _, r in conn._unacked)
         conn._next_out, conn._in_next, conn._in_last = int(data["next_out"]), int(data["in_next"]), int(data["in_last"])
         conn._ack_due = bool(data["ack_due"])

@@ -74,12 +74,14 @@ class Stalled(Exception):
     """A write to the client was blocked for longer than the send timeout; the connection is closed."""
 
 
-async def within_send_timeout(conn: ServerConnection, write: Awaitable[None]) -> None:
-    """Await one write; a client that reads nothing for ``send_timeout`` is a slow consumer.
+def _stalled(conn: ServerConnection, limit: float) -> Stalled:
+    log.warning("connection %s closed: slow consumer (a write was blocked for %.0f s)", conn.id, limit)
+    conn.close(f"slow consumer: a write was blocked for {limit:g} s")
+    return Stalled()
 
-    Without this bound a stream whose client stopped reading would wait on the socket forever,
-    holding its task and its outbox long after the outbox limit closed the connection.
-    """
+
+async def within_send_timeout(conn: ServerConnection, write: Awaitable[None]) -> None:
+    """Await one write (a close frame, say) for at most the send timeout."""
     limit = conn.core.limits.send_timeout
     timeout = asyncio.timeout(limit)
     try:
@@ -88,9 +90,44 @@ async def within_send_timeout(conn: ServerConnection, write: Awaitable[None]) ->
     except TimeoutError:
         if not timeout.expired():
             raise
-        log.warning("connection %s closed: slow consumer (a write was blocked for %.0f s)", conn.id, limit)
-        conn.close(f"slow consumer: a write was blocked for {limit:g} s")
-        raise Stalled from None
+        raise _stalled(conn, limit) from None
+
+
+class _Watchdog:
+    """Bounds every write of one stream by the send timeout with one timer per ``limit`` of writing,
+    not one per write: a write notes when it began, and the timer, when it fires, looks at the write
+    in flight. A client that reads nothing would otherwise hold the stream (and its outbox) forever."""
+
+    __slots__ = ("_task", "_limit", "_loop", "since", "_handle", "fired")
+
+    def __init__(self, limit: float) -> None:
+        self._task = asyncio.current_task()
+        self._limit = limit
+        self._loop = asyncio.get_running_loop()
+        self.since: float | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self.fired = False
+
+    def arm(self) -> None:
+        self.since = self._loop.time()
+        if self._handle is None:
+            self._handle = self._loop.call_later(self._limit, self._check)
+
+    def _check(self) -> None:
+        self._handle = None
+        if self.since is None:
+            return
+        waited = self._loop.time() - self.since
+        if waited < self._limit:
+            self._handle = self._loop.call_later(self._limit - waited, self._check)
+        elif self._task is not None:
+            self.fired = True
+            self._task.cancel()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 async def pump(
@@ -106,19 +143,31 @@ async def pump(
     def woken(_: object) -> None:
         wake.set()
 
-    # ``until`` sets the wake event itself, so a wait costs one future inside Event.wait, not a
-    # task and an asyncio.wait per wait (measured: ~20% of server CPU in a 1,000-client fan-out).
+    # ``until`` sets the wake event itself, so a wait costs one future, not a task and an
+    # asyncio.wait per wait (measured: ~20% of server CPU in a 1,000-client fan-out).
     until.add_done_callback(woken)
+    watchdog = _Watchdog(core.limits.send_timeout)
     try:
         while core.generation == generation:
             if core.has_output:
-                await within_send_timeout(conn, write(core.take(conn.now())))
+                watchdog.arm()
+                try:
+                    await write(core.take(conn.now()))
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if not watchdog.fired or task is None:
+                        raise
+                    task.uncancel()
+                    raise _stalled(conn, core.limits.send_timeout) from None
+                finally:
+                    watchdog.since = None
                 continue
             if core.state is State.CLOSED or until.done():
                 return
             wake.clear()
             await wake.wait()
     finally:
+        watchdog.close()
         until.remove_done_callback(woken)
 
 
