@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .backplane import Backplane, Target
 from .connection import ServerConnection
 from .protocol import Received
-from .protocol.hubjson import encode_invocation
+from .protocol.hubjson import encode_completion, encode_invocation
 from .protocol.messages import Close, Completion, Invocation, StreamInvocation
 from .registry import GroupLimitExceeded
 
@@ -143,11 +142,29 @@ class HubCallerContext:
 
 
 class Hub:
-    """Subclass this; public async methods become callable by clients."""
+    """Subclass this; public async methods become callable by clients.
 
-    context: HubCallerContext
-    clients: HubCallerClients
-    groups: Groups
+    ``context``, ``clients`` and ``groups`` are made on first use, so a method that needs none of
+    them (an echo) costs no allocation for them.
+    """
+
+    __slots__ = ("_conn", "_dispatcher")
+
+    def __init__(self, conn: ServerConnection, dispatcher: HubDispatcher) -> None:
+        self._conn = conn
+        self._dispatcher = dispatcher
+
+    @property
+    def context(self) -> HubCallerContext:
+        return HubCallerContext(self._conn)
+
+    @property
+    def clients(self) -> HubCallerClients:
+        return HubCallerClients(self._dispatcher.publish, self._conn.id)
+
+    @property
+    def groups(self) -> Groups:
+        return self._dispatcher.groups
 
     async def on_connected(self) -> None:
         """Called once a connection's handshake completes."""
@@ -156,17 +173,27 @@ class Hub:
         """Called once a connection has closed."""
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
 def hub_methods(hub: type[Hub]) -> dict[str, Callable[..., Awaitable[Any]]]:
-    """The callable methods of a hub class, by name."""
+    """The callable methods of a hub class, by name and by its PascalCase form (``echo_push``, ``EchoPush``)."""
     base = set(dir(Hub))
-    return {
+    methods = {
         name: member for name, member in inspect.getmembers(hub, inspect.iscoroutinefunction)
         if not name.startswith("_") and name not in base
     }
+    return {**{_pascal(name): member for name, member in methods.items()}, **methods}
+
+
+def _fits(method: Callable[..., Awaitable[Any]], arguments: list[Any]) -> bool:
+    """Whether ``arguments`` fit the method's parameters (asked only when a call raised TypeError)."""
+    try:
+        inspect.signature(method).bind(None, *arguments)
+    except TypeError:
+        return False
+    return True
 
 
 class HubDispatcher:
@@ -176,14 +203,7 @@ class HubDispatcher:
         self.hub = hub
         self.methods = hub_methods(hub)
         self.groups = Groups(backplane, name)
-        self._publish = publish
-
-    def _instance(self, conn: ServerConnection) -> Hub:
-        hub = self.hub()
-        hub.context = HubCallerContext(conn)
-        hub.clients = HubCallerClients(self._publish, conn.id)
-        hub.groups = self.groups
-        return hub
+        self.publish = publish
 
     async def __call__(self, conn: ServerConnection, received: Received) -> None:
         if received.handshake:
@@ -199,7 +219,7 @@ class HubDispatcher:
                 conn.close(None)
 
     async def _invoke(self, conn: ServerConnection, message: Invocation) -> None:
-        method = self.methods.get(message.target) or self.methods.get(_snake(message.target))
+        method = self.methods.get(message.target)
         reply = message.invocation_id
         if method is None:
             log.info("connection %s: unknown method %r", conn.id, message.target)
@@ -207,15 +227,22 @@ class HubDispatcher:
                 conn.push_message(Completion(reply, error=f"Unknown hub method '{message.target}'"))
             return
         try:
-            result = await method(self._instance(conn), *message.arguments)
+            result = await method(self.hub(conn, self), *message.arguments)
         except (HubError, GroupLimitExceeded) as exc:
             if reply is not None:
                 conn.push_message(Completion(reply, error=str(exc)))
             return
         except TypeError as exc:
-            log.info("connection %s: bad call of %r: %s", conn.id, message.target, exc)
+            if not _fits(method, message.arguments):
+                log.info("connection %s: bad call of %r: %s", conn.id, message.target, exc)
+                if reply is not None:
+                    error = f"Failed to invoke '{message.target}': wrong arguments."
+                    conn.push_message(Completion(reply, error=error))
+                return
+            log.exception("connection %s: hub method %r failed", conn.id, message.target)
             if reply is not None:
-                conn.push_message(Completion(reply, error=f"Failed to invoke '{message.target}': wrong arguments."))
+                error = f"An unexpected error occurred invoking '{message.target}' on the server."
+                conn.push_message(Completion(reply, error=error))
             return
         except Exception:
             log.exception("connection %s: hub method %r failed", conn.id, message.target)
@@ -224,11 +251,17 @@ class HubDispatcher:
                 conn.push_message(Completion(reply, error=error))
             return
         if reply is not None:
-            conn.push_message(Completion(reply, result=result, has_result=True))
+            try:
+                record = encode_completion(reply, result)
+            except (TypeError, ValueError) as exc:
+                log.warning("connection %s: the result of %r is not JSON: %s", conn.id, message.target, exc)
+                conn.push_message(Completion(reply, error=f"The result of '{message.target}' could not be sent."))
+                return
+            conn.push(record)
 
     async def _lifecycle(self, conn: ServerConnection, name: str, *args: Any) -> None:
         try:
-            await getattr(self._instance(conn), name)(*args)
+            await getattr(self.hub(conn, self), name)(*args)
         except Exception:
             log.exception("connection %s: %s failed", conn.id, name)
 

@@ -269,3 +269,8 @@ def encode(message: HubMessage) -> str:
 def encode_invocation(target: str, arguments: list[Any]) -> str:
     """The record of a server-to-client call; encoded once per broadcast, whatever the recipients."""
     return dumps({"type": 1, "target": target, "arguments": arguments}) + RS
+
+
+def encode_completion(invocation_id: str, result: Any) -> str:
+    """The record of a successful invocation's result: the hot path of every round trip."""
+    return dumps({"type": 3, "invocationId": invocation_id, "result": result}) + RS
