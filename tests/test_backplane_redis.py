@@ -197,3 +197,38 @@ async def test_an_outage_keeps_local_delivery_and_recovers(nodes: list[Gateway],
     await asyncio.sleep(0.1)
     assert invocations(ca) == ["after"]
     assert invocations(cb) == ["after"]
+
+
+async def test_a_burst_of_closes_clears_the_directory_and_keeps_the_node_up(nodes: list[Gateway]) -> None:
+    a, _ = nodes
+    backplane = a.backplane
+    assert isinstance(backplane, RedisBackplane)
+    conns = [a._create(False, None) for _ in range(3000)]
+    await asyncio.gather(*(backplane.announce(a.name, c.token, c.id) for c in conns))
+    for conn in conns:
+        conn.close(None)  # thousands at once: the directory deletes go out in batches
+    redis = backplane._redis
+
+    async def left() -> int:
+        return len([key async for key in redis.scan_iter(match=f"{backplane.prefix}:tok:*", count=1000)])
+
+    deadline = time.monotonic() + 10
+    while await left():
+        assert time.monotonic() < deadline, "directory entries of closed connections stayed in Redis"
+        await asyncio.sleep(0.05)
+    assert backplane.healthy
+
+
+async def test_a_worker_process_clients_work_without_an_explicit_start(redis_server: RedisServer) -> None:
+    holder = RedisBackplane(redis_server.url)
+    gateway = Gateway(RoomHub, name="rooms", backplane=holder)
+    await holder.start()
+    conn = await connect(gateway)
+    worker = RedisBackplane(redis_server.url)
+    try:
+        await worker.clients("rooms").client(conn.id).send("m", "from a worker")
+        await settle(lambda: conn.core.has_output)
+        assert invocations(conn) == ["from a worker"]
+    finally:
+        await worker.close()
+        await holder.close()

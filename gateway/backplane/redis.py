@@ -84,7 +84,14 @@ class RedisBackplane:
         self.node = node or secrets.token_hex(6)
         self.handover_timeout = handover_timeout
         self.token_ttl = token_ttl
-        self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
+        # A blocking pool: a burst (thousands of connections closing at once) waits for a connection
+        # instead of failing with "Too many connections" and dropping the heartbeat with it.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5, max_connections=32, timeout=10,
+        )
+        self._redis = aioredis.Redis(connection_pool=pool)
+        self._forgotten: list[str] = []
+        self._forgetting: asyncio.Task[None] | None = None
         self._hubs: dict[str, LocalNode] = {}
         self._claims: dict[str, _Claim] = {}
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -123,6 +130,9 @@ class RedisBackplane:
                 await self._listener
         for task in list(self._tasks):
             task.cancel()
+        if self._forgetting is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._forgetting, 5)
         await self._redis.aclose()
 
     def clients(self, hub: str) -> HubClients:
@@ -178,6 +188,8 @@ class RedisBackplane:
     # --- sends and groups --------------------------------------------------------------------
 
     async def publish(self, hub: str, target: Target, record: str) -> None:
+        if self._listener is None:  # a worker process that never called start()
+            await self.start()
         message = {"k": "send", "h": hub, "t": [target.kind, target.names, target.exclude], "r": record}
         if self.healthy:
             try:
@@ -212,8 +224,18 @@ class RedisBackplane:
             await self._redis.set(_token_key(self.prefix, hub, token), value, ex=self.token_ttl)
 
     async def forget(self, hub: str, token: str) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self._redis.delete(_token_key(self.prefix, hub, token))
+        """Drop a closed connection's directory entry; entries are deleted in batches, in the background."""
+        self._forgotten.append(_token_key(self.prefix, hub, token))
+        if self._forgetting is None or self._forgetting.done():
+            self._forgetting = asyncio.ensure_future(self._forget_batches())
+
+    async def _forget_batches(self) -> None:
+        while self._forgotten:
+            batch, self._forgotten = self._forgotten[:500], self._forgotten[500:]
+            try:
+                await self._redis.delete(*batch)
+            except (RedisError, OSError) as exc:  # they expire on their own (token_ttl)
+                log.warning("backplane: could not delete %d directory entries (%s)", len(batch), exc)
 
     async def _locate(self, hub: str, token: str) -> tuple[str, str] | None:
         if not self.healthy:
