@@ -18,9 +18,10 @@ cd "$ROOT"
 
 WANT_SYSTEM=1
 WANT_NODE=1
+EXTRAS="test,redis,bench"   # bench: the benchmark smoke test runs in the suite
 for arg in "$@"; do
     case "$arg" in
-        --python) WANT_SYSTEM=0; WANT_NODE=0 ;;
+        --python) WANT_SYSTEM=0; WANT_NODE=0; EXTRAS="redis" ;;
         --no-system) WANT_SYSTEM=0 ;;
         -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup: unknown option: $arg" >&2; exit 2 ;;
@@ -116,8 +117,9 @@ pick_python() {
 }
 
 venv_fingerprint() {
-    # Reinstall when pyproject.toml changes, or the venv's interpreter does.
-    { cat pyproject.toml; "$VENV/bin/python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1
+    # Reinstall when pyproject.toml, the interpreter or the extras change (a demo-only venv lacks the test ones).
+    { cat pyproject.toml; "$VENV/bin/python" -c 'import sys; print(sys.version)'; echo "$EXTRAS"; } \
+        | sha256sum | cut -d' ' -f1
 }
 
 setup_venv() {
@@ -142,13 +144,18 @@ setup_venv() {
         fi
     fi
     local want; want="$(venv_fingerprint)"
+    # A venv set up with more extras serves a run that needs fewer (the demo after the tests).
+    if [ "$EXTRAS" = "redis" ] && [ -f "$STAMP.full" ] && "$VENV/bin/python" -c 'import gateway' >/dev/null 2>&1; then
+        return 0
+    fi
     if [ "${GATEWAY_SETUP_FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
         && "$VENV/bin/python" -c 'import gateway' >/dev/null 2>&1; then
         return 0
     fi
-    say "installing the project into .venv (pip install -e '.[test,redis]')"
-    quietly pip-install "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,redis]'
+    say "installing the project into .venv (pip install -e '.[$EXTRAS]')"
+    quietly pip-install "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]"
     echo "$want" >"$STAMP"
+    if [ "$EXTRAS" != "redis" ]; then echo "$want" >"$STAMP.full"; else rm -f "$STAMP.full"; fi
 }
 
 # ---------------------------------------------------------------- node_modules
