@@ -72,6 +72,7 @@ def test_subscribing_after_completion_shows_100_at_once(page: Page, gateway: str
 def test_compare_page_reaches_the_same_sequence_verdict(page: Page, gateway: str) -> None:
     page.set_viewport_size({"width": 1400, "height": 860})
     page.goto(f"{gateway}/compare")
+    page.add_style_tag(content="* { transition: none !important; }")  # the screenshot shows final bars
     for transport in TRANSPORTS:
         pane = page.locator(f'.pane[data-transport="{transport}"]')
         expect(pane.locator(".state")).to_have_text("Connected")
