@@ -5,7 +5,8 @@ connection, with a hub layer (RPC, groups, users) on top.
 """
 
 from .app import Gateway, Refused
-from .hub import Hub, HubClients, HubError
+from .backplane import HubClients
+from .hub import Hub, HubError
 from .protocol import Limits
 
 __all__ = ["Gateway", "Hub", "HubClients", "HubError", "Limits", "Refused"]

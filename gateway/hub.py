@@ -12,71 +12,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .backplane import Backplane, Target
-from .connection import ServerConnection
+from .backplane import Backplane, ClientProxy, HubClients, Publish
 from .protocol import Received
-from .protocol.hubjson import encode_completion, encode_invocation
+from .protocol.hubjson import encode_completion
 from .protocol.messages import Close, Completion, Invocation, StreamInvocation
-from .registry import GroupLimitExceeded
+from .server.connection import ServerConnection
+from .server.registry import GroupLimitExceeded
 
 log = logging.getLogger("gateway")
-
-Publish = Callable[[Target, str], Awaitable[None]]
 
 
 class HubError(Exception):
     """Raise from a hub method: its message reaches the client as the invocation's error."""
-
-
-class ClientProxy:
-    """Calls a client method on every connection a target names."""
-
-    __slots__ = ("_publish", "_target")
-
-    def __init__(self, publish: Publish, target: Target) -> None:
-        self._publish = publish
-        self._target = target
-
-    async def send(self, method: str, *args: Any) -> None:
-        """Invoke ``method(*args)`` on the clients; the record is encoded once for all of them."""
-        await self._publish(self._target, encode_invocation(method, list(args)))
-
-
-class HubClients:
-    """``all``, ``group``, ``client`` and ``user`` targets; usable from outside any hub."""
-
-    __slots__ = ("_publish",)
-
-    def __init__(self, publish: Publish) -> None:
-        self._publish = publish
-
-    @property
-    def all(self) -> ClientProxy:
-        return ClientProxy(self._publish, Target("all"))
-
-    def all_except(self, *connection_ids: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("all", (), connection_ids))
-
-    def group(self, name: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("group", (name,)))
-
-    def groups(self, *names: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("group", names))
-
-    def group_except(self, name: str, *connection_ids: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("group", (name,), connection_ids))
-
-    def client(self, connection_id: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("connection", (connection_id,)))
-
-    def clients(self, *connection_ids: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("connection", connection_ids))
-
-    def user(self, user_id: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("user", (user_id,)))
-
-    def users(self, *user_ids: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("user", user_ids))
 
 
 class HubCallerClients(HubClients):
@@ -197,7 +144,10 @@ def _fits(method: Callable[..., Awaitable[Any]], arguments: list[Any]) -> bool:
 
 
 class HubDispatcher:
-    """Runs the hub for one connection's messages: invocations, lifecycle, and errors."""
+    """Runs the hub for one connection's messages: invocations, lifecycle, and errors.
+
+    It is the server's ``Handler``: ``received`` and ``closed``.
+    """
 
     def __init__(self, hub: type[Hub], name: str, backplane: Backplane, publish: Publish) -> None:
         self.hub = hub
@@ -205,7 +155,7 @@ class HubDispatcher:
         self.groups = Groups(backplane, name)
         self.publish = publish
 
-    async def __call__(self, conn: ServerConnection, received: Received) -> None:
+    async def received(self, conn: ServerConnection, received: Received) -> None:
         if received.handshake:
             log.info("connection %s: handshake done on %s", conn.id, conn.stream)
             await self._lifecycle(conn, "on_connected")
@@ -265,5 +215,5 @@ class HubDispatcher:
         except Exception:
             log.exception("connection %s: %s failed", conn.id, name)
 
-    async def disconnected(self, conn: ServerConnection, error: str | None) -> None:
+    async def closed(self, conn: ServerConnection, error: str | None) -> None:
         await self._lifecycle(conn, "on_disconnected", error)

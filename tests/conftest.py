@@ -40,7 +40,7 @@ def server() -> Iterator[LiveServer]:
     import uvicorn
 
     from gateway.demo.app import create_app
-    from gateway.limits import BadTokenLimiter
+    from gateway.server.limits import BadTokenLimiter
 
     app = create_app(poll_timeout=5.0)
     for gateway in app.state.gateways:

@@ -19,7 +19,6 @@ from wsproto.events import BytesMessage
 
 from gateway import Gateway, Limits
 from gateway.demo.hubs import EchoHub
-from gateway.limits import BadTokenLimiter
 from gateway.protocol import Connection, ProtocolError, framing, hubjson
 from gateway.protocol.errors import MessageTooLarge
 from gateway.protocol.framing import ForeverFrameParser, SSEParser
@@ -30,6 +29,7 @@ from gateway.protocol.negotiate import (
     parse_negotiate_query,
     parse_negotiate_response,
 )
+from gateway.server.limits import BadTokenLimiter
 
 DEEP = "[" * 100_000
 """Nesting deeper than the interpreter's recursion limit: json raises RecursionError, not ValueError."""

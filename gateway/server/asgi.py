@@ -110,3 +110,13 @@ async def reject_websocket(scope: Scope, send: Send, status: int, message: str) 
         await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+
+
+async def refuse(
+    request: Request, send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer with an error, as a WebSocket rejection or an HTTP response, whichever the request is."""
+    if request.scope["type"] == "websocket":
+        await reject_websocket(request.scope, send, status, message)
+    else:
+        await respond_error(send, status, message, headers)
