@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every check the project has, in the order CI runs them; stops at the first failure.
-#   lint (ruff) -> types (mypy --strict gateway/protocol) -> pytest tests -> js: npm test -> pytest e2e
+#   lint (ruff) -> types (mypy --strict gateway) -> pytest tests (the import-layer test among them) -> js: npm test -> pytest e2e
 # Extra arguments are passed to both pytest runs (e.g. -x, -k name). A pytest run that collects no test fails.
 # Environment: GATEWAY_SKIP_SETUP=1 skips scripts/setup.sh (for a machine already set up).
 set -uo pipefail
@@ -99,7 +99,7 @@ step() {
 limit() { timeout --signal=INT --kill-after=30 "$@"; }
 
 step "ruff" plain ruff check gateway tests e2e
-step "mypy --strict gateway/protocol" plain mypy --strict gateway/protocol
+step "mypy --strict gateway" plain mypy --strict gateway
 step "pytest tests" pytest limit 900 "$PY" -m pytest tests -q -p no:cacheprovider "$@"
 step "js: npm test" node limit 300 npm --prefix js test
 step "pytest e2e" pytest limit 420 "$PY" -m pytest e2e -q -p no:cacheprovider "$@"
