@@ -143,6 +143,17 @@ def _fits(method: Callable[..., Awaitable[Any]], arguments: list[Any]) -> bool:
     return True
 
 
+def _failure(conn: ServerConnection, message: Invocation, method: Callable[..., Awaitable[Any]], exc: Exception) -> str:
+    """The error a client gets for a hub method that raised ``exc`` (logged unless the hub meant it)."""
+    if isinstance(exc, HubError | GroupLimitExceeded):
+        return str(exc)
+    if isinstance(exc, TypeError) and not _fits(method, message.arguments):
+        log.info("connection %s: bad call of %r: %s", conn.id, message.target, exc)
+        return f"Failed to invoke '{message.target}': wrong arguments."
+    log.exception("connection %s: hub method %r failed", conn.id, message.target)
+    return f"An unexpected error occurred invoking '{message.target}' on the server."
+
+
 class HubDispatcher:
     """Runs the hub for one connection's messages: invocations, lifecycle, and errors.
 
@@ -173,41 +184,28 @@ class HubDispatcher:
         reply = message.invocation_id
         if method is None:
             log.info("connection %s: unknown method %r", conn.id, message.target)
-            if reply is not None:
-                conn.push_message(Completion(reply, error=f"Unknown hub method '{message.target}'"))
-            return
-        try:
-            result = await method(self.hub(conn, self), *message.arguments)
-        except (HubError, GroupLimitExceeded) as exc:
-            if reply is not None:
-                conn.push_message(Completion(reply, error=str(exc)))
-            return
-        except TypeError as exc:
-            if not _fits(method, message.arguments):
-                log.info("connection %s: bad call of %r: %s", conn.id, message.target, exc)
-                if reply is not None:
-                    error = f"Failed to invoke '{message.target}': wrong arguments."
-                    conn.push_message(Completion(reply, error=error))
-                return
-            log.exception("connection %s: hub method %r failed", conn.id, message.target)
-            if reply is not None:
-                error = f"An unexpected error occurred invoking '{message.target}' on the server."
-                conn.push_message(Completion(reply, error=error))
-            return
-        except Exception:
-            log.exception("connection %s: hub method %r failed", conn.id, message.target)
-            if reply is not None:
-                error = f"An unexpected error occurred invoking '{message.target}' on the server."
-                conn.push_message(Completion(reply, error=error))
-            return
-        if reply is not None:
+            error: str | None = f"Unknown hub method '{message.target}'"
+        else:
             try:
-                record = encode_completion(reply, result)
-            except (TypeError, ValueError) as exc:
-                log.warning("connection %s: the result of %r is not JSON: %s", conn.id, message.target, exc)
-                conn.push_message(Completion(reply, error=f"The result of '{message.target}' could not be sent."))
-                return
-            conn.push(record)
+                result = await method(self.hub(conn, self), *message.arguments)
+            except Exception as exc:
+                error = _failure(conn, message, method, exc)
+            else:
+                error = None
+                if reply is not None:
+                    self._complete(conn, message, reply, result)
+        if error is not None and reply is not None:
+            conn.push_message(Completion(reply, error=error))
+
+    @staticmethod
+    def _complete(conn: ServerConnection, message: Invocation, reply: str, result: Any) -> None:
+        try:
+            record = encode_completion(reply, result)
+        except (TypeError, ValueError) as exc:
+            log.warning("connection %s: the result of %r is not JSON: %s", conn.id, message.target, exc)
+            conn.push_message(Completion(reply, error=f"The result of '{message.target}' could not be sent."))
+            return
+        conn.push(record)
 
     async def _lifecycle(self, conn: ServerConnection, name: str, *args: Any) -> None:
         try:
