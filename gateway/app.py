@@ -89,8 +89,8 @@ class Gateway:
         clock: Callable[[], float] = time.monotonic,
         tick_interval: float = 1.0,
         pending_timeout: float = 5.0,
-        max_pending: int = 10_000,
-        max_pending_per_client: int = 1_000,
+        max_pending: int = 2_000,
+        max_pending_per_client: int = 500,
         trusted_proxies: Iterable[str] = (),
     ) -> None:
         unknown = [t for t in transports if t not in BY_NAME]
@@ -119,6 +119,7 @@ class Gateway:
         self._lingering: dict[str, tuple[float, ServerConnection]] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._forgotten: list[str] = []  # tokens of closed connections, for the backplane to forget
 
     # --- public ------------------------------------------------------------------------------
 
@@ -421,7 +422,7 @@ class Gateway:
         refused = self.pending.refused(client)
         if refused is not None:
             status, error = refused
-            log.warning("negotiate refused (%d) for %s: %s", status, client, error)
+            log.info("negotiate refused (%d) for %s: %s", status, client, error)  # info: a flood of these is likely
             retry = str(max(1, math.ceil(self.pending.lifetime))).encode()
             await respond_error(send, status, error, [(b"retry-after", retry)])
             return False
@@ -444,10 +445,18 @@ class Gateway:
         self.pending.discard(conn.id)
         if conn.stream is None and conn.core.has_output:  # no stream to carry the Close message: keep it a while
             self._lingering[conn.token] = (self.clock(), conn)
-        self._spawn(self.backplane.forget(self.name, conn.token))
+        self._forgotten.append(conn.token)
+        if len(self._forgotten) == 1:  # one task drains them all: a burst of closes spawns one task, not thousands
+            self._spawn(self._forget())
         log.info("connection %s: closed (%s)", conn.id, conn.core.close_reason or "normal")
         if handshaken:
             self._spawn(self.dispatcher.disconnected(conn, conn.core.close_reason))
+
+    async def _forget(self) -> None:
+        while self._forgotten:
+            batch, self._forgotten = self._forgotten, []
+            for token in batch:
+                await self.backplane.forget(self.name, token)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -464,16 +473,28 @@ class Gateway:
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self.tick_interval)
-            self.tick(self.clock())
+            now = self.clock()
+            self.tick(now)
+            while self._expire_pending(now):  # a burst expires in batches, the event loop free in between
+                await asyncio.sleep(0)
+
+    def _expire_pending(self, now: float, batch: int = 256) -> bool:
+        """Close up to ``batch`` pending connections whose lifetime is over; True if more are due."""
+        for connection_id in self.pending.expired(now, batch):
+            conn = self.registry.by_id.get(connection_id)
+            if conn is not None:  # _closed logs it, with the connection id
+                conn.close("negotiated but never connected")
+        if self.pending.due(now):
+            return True
+        if self.pending.shrunk():  # after a burst, give the tables' memory back
+            self.registry.compact()
+        return False
 
     def tick(self, now: float) -> None:
         """Send due keep-alives, close connections whose deadlines passed, forget closed ones."""
         if self._lingering:
             self._lingering = {t: item for t, item in self._lingering.items() if now - item[0] < 5.0}
-        for connection_id in self.pending.expired(now):
-            conn = self.registry.by_id.get(connection_id)
-            if conn is not None:  # _closed logs it, with the connection id
-                conn.close("negotiated but never connected")
+        self._expire_pending(now)
         due: list[tuple[ServerConnection, str]] = []
         for conn in self.registry.by_id.values():  # no copy: closing waits until the walk is over
             reason = conn.core.tick(now)
