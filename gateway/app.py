@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -29,7 +30,8 @@ from .asgi import (
 from .backplane import Backplane, InProcessBackplane, Target
 from .connection import ServerConnection
 from .hub import Hub, HubClients, HubDispatcher
-from .limits import BadTokenLimiter
+from .limits import BadTokenLimiter, PendingLimiter
+from .peers import TrustedProxies
 from .protocol import Connection, Limits, ProtocolError
 from .protocol.negotiate import NegotiateResponse, parse_negotiate_query
 from .registry import Registry
@@ -37,6 +39,9 @@ from .routing import GatewayRoute
 from .transports import BY_NAME, TRANSPORT_NAMES, TRANSPORTS, Transport, TransportOptions
 
 log = logging.getLogger("gateway")
+
+CLOSE = [(b"connection", b"close")]
+"""On an answer sent before the request's body was read to its end: the server closes the socket after it."""
 
 Authenticate = Callable[[Request], Awaitable[str | None]]
 
@@ -60,6 +65,11 @@ class Gateway:
     ``transports`` both restricts and orders what negotiate offers. ``allowed_origins`` lists the
     origins (``scheme://host:port``) that may use the hub from another origin; ``"*"`` allows any
     origin, without credentials.
+
+    Connections negotiated that no stream has yet come for ("pending") live ``pending_timeout`` seconds, and at
+    most ``max_pending`` of them (``max_pending_per_client`` per client address) exist at once, apart from the
+    ``max_connections`` live ones. The rate limits key on the TCP peer's address; ``trusted_proxies`` (addresses
+    or networks) names the proxies whose ``X-Forwarded-For`` is believed instead.
     """
 
     def __init__(
@@ -78,6 +88,10 @@ class Gateway:
         authenticate: Authenticate | None = None,
         clock: Callable[[], float] = time.monotonic,
         tick_interval: float = 1.0,
+        pending_timeout: float = 5.0,
+        max_pending: int = 2_000,
+        max_pending_per_client: int = 500,
+        trusted_proxies: Iterable[str] = (),
     ) -> None:
         unknown = [t for t in transports if t not in BY_NAME]
         if unknown:
@@ -96,6 +110,8 @@ class Gateway:
         self.tick_interval = tick_interval
         self.registry = Registry(max_groups_per_connection)
         self.bad_tokens = BadTokenLimiter()
+        self.pending = PendingLimiter(pending_timeout, max_pending, max_pending_per_client)
+        self.proxies = TrustedProxies(trusted_proxies)
         self.backplane: Backplane = backplane or InProcessBackplane()
         self.backplane.register(self.name, self)
         self.clients = HubClients(self._publish)
@@ -103,6 +119,7 @@ class Gateway:
         self._lingering: dict[str, tuple[float, ServerConnection]] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._forgotten: list[str] = []  # tokens of closed connections, for the backplane to forget
 
     # --- public ------------------------------------------------------------------------------
 
@@ -264,41 +281,54 @@ class Gateway:
         await respond(send, 200 if text else 204, text.encode())
 
     async def _forward(self, request: Request, token: str, receive: Receive, send: Send) -> None:
-        """POST or DELETE for a connection another process holds: that process answers."""
+        """POST or DELETE for a token not held here. An unknown one is answered (404/429) before any of the
+        body is read, and the socket is closed; a connection another process holds is answered by that process,
+        the body's reading and the forwarding together within the send timeout."""
+        if not await self.backplane.held_elsewhere(self.name, token):
+            await self._unknown_token(request, send, CLOSE)
+            return
         try:
-            body = await read_body(receive, self.max_body) if request.method == "POST" else b""
+            async with asyncio.timeout(self.limits.send_timeout):
+                status, error = await self._forward_body(request, token, receive)
         except ClientGone:
             return
+        except TimeoutError:
+            log.warning("a forwarded %s took over %g s; dropped", request.method, self.limits.send_timeout)
+            status, error = 408, "the request took too long"
+        if status == 404:
+            await self._unknown_token(request, send, CLOSE)
+        elif error is not None:
+            await respond_error(send, status, error, CLOSE if status in (408, 413) else None)
+        else:
+            await respond(send, status)
+
+    async def _forward_body(self, request: Request, token: str, receive: Receive) -> tuple[int, str | None]:
+        """Read the body and forward it: (status, error); 404 when no process holds the connection after all."""
+        body = await read_body(receive, self.max_body) if request.method == "POST" else b""
         if body is None:
-            await respond_error(send, 413, f"request body exceeds {self.max_body} bytes")
-            return
+            return 413, f"request body exceeds {self.max_body} bytes"
         op = request.method.lower()
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             op, text = "invalid", ""  # the holder, if any, answers 400; else the token is unknown
         result = await self.backplane.forward(self.name, token, op, text)
-        if result is None:
-            await self._unknown_token(request, send)
-            return
-        status, error = result
-        if error is not None:
-            await respond_error(send, status, error)
-        else:
-            await respond(send, status)
+        return (404, None) if result is None else result
 
-    async def _unknown_token(self, request: Request, send: Send) -> None:
-        address = request.client.rsplit(":", 1)[0]
+    async def _unknown_token(
+        self, request: Request, send: Send, headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        address = self.proxies.client(request.scope)
         now = self.clock()
         wait = self.bad_tokens.blocked(address, now)
         if wait > 0:
             log.warning("too many unknown connection tokens from %s: refused for %.0f s", address, wait)
             await self._refuse(request, send, 429, "too many requests with unknown connection tokens",
-                               [(b"retry-after", str(max(1, round(wait))).encode())])
+                               [(b"retry-after", str(max(1, round(wait))).encode()), *(headers or ())])
             return
         self.bad_tokens.miss(address, now)
-        log.info("unknown or closed connection token from %s", request.client)
-        await self._refuse(request, send, 404, "no connection with this id")
+        log.info("unknown or closed connection token from %s", address)
+        await self._refuse(request, send, 404, "no connection with this id", headers)
 
     async def _stream(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
         kind = next(t for t in self._recognizers if t.accepts(request))
@@ -306,6 +336,7 @@ class Gateway:
         if transport is None:
             await self._refuse(request, send, 400, f"{kind.name} is not offered by this server")
             return
+        self.pending.discard(conn.id)
         await transport.serve(conn, request, receive, send)
 
     async def _post(self, conn: ServerConnection, receive: Receive, send: Send) -> None:
@@ -317,12 +348,12 @@ class Gateway:
             return
         except TimeoutError:
             log.warning("connection %s: a POST body took over %g s; dropped", conn.id, self.limits.send_timeout)
-            await respond_error(send, 408, "the request body took too long")
+            await respond_error(send, 408, "the request body took too long", CLOSE)
             return
         if body is None:
             log.warning("connection %s closed: POST body over %d bytes", conn.id, self.max_body)
             conn.close(f"request body exceeds {self.max_body} bytes")
-            await respond_error(send, 413, f"request body exceeds {self.max_body} bytes")
+            await respond_error(send, 413, f"request body exceeds {self.max_body} bytes", CLOSE)
             return
         try:
             text = body.decode("utf-8")
@@ -369,10 +400,11 @@ class Gateway:
             log.info("negotiate refused (%d) for %s: %s", exc.status, request.client, exc.message)
             await respond_error(send, exc.status, exc.message)
             return
-        if len(self.registry) >= self.max_connections:
-            await respond_error(send, 503, "too many connections", [(b"retry-after", b"5")])
+        client = self.proxies.client(request.scope)
+        if not await self._admit(client, send):
             return
         conn = self._create(query.stateful_reconnect, user, version=query.version)
+        self.pending.add(conn.id, client, self.clock())
         await self.backplane.announce(self.name, conn.token, conn.id)
         response = NegotiateResponse(
             conn.id, conn.token if query.version >= 1 else None, query.version,
@@ -381,6 +413,20 @@ class Gateway:
         log.info("connection %s: negotiated v%d%s", conn.id, query.version,
                  " with stateful reconnect" if query.stateful_reconnect else "")
         await respond_json(send, 200, response.to_json())
+
+    async def _admit(self, client: str, send: Send) -> bool:
+        """Whether one more connection may be negotiated: live ones and pending ones have caps of their own."""
+        if len(self.registry) - len(self.pending) >= self.max_connections:
+            await respond_error(send, 503, "too many connections", [(b"retry-after", b"5")])
+            return False
+        refused = self.pending.refused(client)
+        if refused is not None:
+            status, error = refused
+            log.info("negotiate refused (%d) for %s: %s", status, client, error)  # info: a flood of these is likely
+            retry = str(max(1, math.ceil(self.pending.lifetime))).encode()
+            await respond_error(send, status, error, [(b"retry-after", retry)])
+            return False
+        return True
 
     def _create(self, stateful: bool, user: str | None, *, version: int = 1) -> ServerConnection:
         """A new connection; in negotiate version 0 its id is its token, as the spec has it."""
@@ -396,12 +442,21 @@ class Gateway:
     def _closed(self, conn: ServerConnection) -> None:
         handshaken = conn.id in self.registry.by_id and conn.core.close_reason != "handshake timeout"
         self.registry.remove(conn)
+        self.pending.discard(conn.id)
         if conn.stream is None and conn.core.has_output:  # no stream to carry the Close message: keep it a while
             self._lingering[conn.token] = (self.clock(), conn)
-        self._spawn(self.backplane.forget(self.name, conn.token))
+        self._forgotten.append(conn.token)
+        if len(self._forgotten) == 1:  # one task drains them all: a burst of closes spawns one task, not thousands
+            self._spawn(self._forget())
         log.info("connection %s: closed (%s)", conn.id, conn.core.close_reason or "normal")
         if handshaken:
             self._spawn(self.dispatcher.disconnected(conn, conn.core.close_reason))
+
+    async def _forget(self) -> None:
+        while self._forgotten:
+            batch, self._forgotten = self._forgotten, []
+            for token in batch:
+                await self.backplane.forget(self.name, token)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -418,12 +473,28 @@ class Gateway:
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self.tick_interval)
-            self.tick(self.clock())
+            now = self.clock()
+            self.tick(now)
+            while self._expire_pending(now):  # a burst expires in batches, the event loop free in between
+                await asyncio.sleep(0)
+
+    def _expire_pending(self, now: float, batch: int = 256) -> bool:
+        """Close up to ``batch`` pending connections whose lifetime is over; True if more are due."""
+        for connection_id in self.pending.expired(now, batch):
+            conn = self.registry.by_id.get(connection_id)
+            if conn is not None:  # _closed logs it, with the connection id
+                conn.close("negotiated but never connected")
+        if self.pending.due(now):
+            return True
+        if self.pending.shrunk():  # after a burst, give the tables' memory back
+            self.registry.compact()
+        return False
 
     def tick(self, now: float) -> None:
         """Send due keep-alives, close connections whose deadlines passed, forget closed ones."""
         if self._lingering:
             self._lingering = {t: item for t, item in self._lingering.items() if now - item[0] < 5.0}
+        self._expire_pending(now)
         due: list[tuple[ServerConnection, str]] = []
         for conn in self.registry.by_id.values():  # no copy: closing waits until the walk is over
             reason = conn.core.tick(now)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+from typing import Any
 
 from .transports import TRANSPORT_NAMES
 
@@ -33,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--redis", metavar="URL", help="share a Redis backplane and job store (redis://host:port/db)")
     demo.add_argument("--workers", type=int, default=1, help="server processes on the port (needs --redis if > 1)")
     demo.add_argument("--job-workers", type=int, default=4, help="job worker tasks per process (0: none)")
+    demo.add_argument("--trusted-proxy", action="append", dest="trusted_proxies", metavar="ADDRESS",
+                      help="a proxy (address or network) whose X-Forwarded-For names the client (repeatable; "
+                           "default: none, the rate limits key on the TCP peer)")
     demo.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     worker = sub.add_parser("worker", help="run job workers that publish progress through Redis")
     worker.add_argument("--redis", metavar="URL", required=True)
@@ -57,11 +61,19 @@ def main(argv: list[str] | None = None) -> None:
 
     options = {"transports": list(args.transports), "allowed_origins": args.origins or ["*"],
                "poll_timeout": args.poll_timeout, "job_workers": args.job_workers, "redis_url": args.redis,
-               "log_level": args.log_level}
+               "log_level": args.log_level, "trusted_proxies": args.trusted_proxies or []}
     os.environ["GATEWAY_DEMO"] = json.dumps(options)
     backplane = f"redis at {args.redis}" if args.redis else "in-process backplane"
     print(f"gateway demo on http://{args.host}:{args.port}/  ({', '.join(args.transports)}; {backplane}; "
           f"{args.workers} process{'es' if args.workers > 1 else ''})", flush=True)
     uvicorn.run("gateway.demo.app:create_app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers if args.workers > 1 else None, http="h11", ws="wsproto",
-                log_level=args.log_level, timeout_graceful_shutdown=2, access_log=False)
+                log_level=args.log_level, timeout_graceful_shutdown=2, access_log=False, **proxy_options(args))
+
+
+def proxy_options(args: argparse.Namespace) -> dict[str, Any]:
+    """uvicorn's proxy headers: off unless ``--trusted-proxy`` names proxies, then trusting those alone."""
+    proxies: list[str] = args.trusted_proxies or []
+    if not proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(proxies)}

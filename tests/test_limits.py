@@ -229,6 +229,7 @@ async def test_a_stateful_client_that_never_acks_is_closed_as_a_slow_consumer(li
 
 def test_negotiate_over_max_connections_is_503_with_retry_after(live: Live) -> None:
     tokens = [negotiate(live.port, "/capped")["connectionToken"] for _ in range(3)]
+    sockets = [RawWebSocket(live.port, f"/capped?id={token}") for token in tokens]  # live, no longer pending
     refused = request(live.port, "POST", "/capped/negotiate?negotiateVersion=1")
     assert refused.status == 503
     assert refused.error == "too many connections"
@@ -237,6 +238,8 @@ def test_negotiate_over_max_connections_is_503_with_retry_after(live: Live) -> N
     tokens.append(negotiate(live.port, "/capped")["connectionToken"])  # a freed slot is usable at once
     for token in tokens:
         request(live.port, "DELETE", f"/capped?id={token}")
+    for ws in sockets:
+        ws.close()
 
 
 async def test_joining_more_groups_than_allowed_is_a_clear_hub_error(live: Live) -> None:

@@ -25,6 +25,9 @@ class InProcessBackplane:
     async def claim(self, hub: str, token: str) -> bool:
         return False
 
+    async def held_elsewhere(self, hub: str, token: str) -> bool:
+        return False
+
     async def forward(self, hub: str, token: str, op: str, body: str = "") -> tuple[int, str | None] | None:
         return None
 

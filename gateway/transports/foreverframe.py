@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from ..asgi import STREAM_HEADERS, Receive, Request, Send, respond_error, wait_disconnect
 from ..connection import ServerConnection
-from ..protocol.framing import FF_END, ff_chunk, ff_prelude, valid_frame_id
+from ..protocol.framing import FF_END, ff_chunk, ff_prelude, valid_frame_id, valid_target_origin
 from .base import Stalled, TransportOptions, cancel, claim, pump, release, within_send_timeout
 
 
@@ -26,7 +26,11 @@ class ForeverFrameTransport:
         if not valid_frame_id(frame):
             await respond_error(send, 400, "frame must match [A-Za-z0-9_-]{1,64}")
             return
-        if not origin or not self.options.origin_allowed(request, origin):
+        if not valid_target_origin(origin):  # whatever the allowlist holds, even "*": one real origin only
+            await respond_error(send, 403, f"origin {origin[:300]!r} is not allowed to embed this frame: "
+                                           "it must be one scheme://host[:port]")
+            return
+        if not self.options.origin_allowed(request, origin):
             await respond_error(send, 403, f"origin {origin!r} is not allowed to embed this frame")
             return
         generation = claim(conn, self, resume=conn.core.handshaken)
