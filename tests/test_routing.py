@@ -24,9 +24,11 @@ def test_route_path(path: str, root_path: str, expected: str) -> None:
 
 
 def test_a_gateway_route_inside_a_mount() -> None:
-    app = Starlette(routes=[Mount("/api", routes=[Gateway(Hub).route("/hubs/a")])])
+    gateway = Gateway(Hub)
+    app = Starlette(routes=[Mount("/api", routes=[gateway.route("/hubs/a")])])
     with serve(app) as live:
         assert negotiate(live.port, "/api/hubs/a")["connectionId"]
         assert request(live.port, "GET", "/api/hubs/a/client.js").status == 200
         assert request(live.port, "POST", "/api/hubs/ab/negotiate").status == 404
         assert request(live.port, "POST", "/hubs/a/negotiate").status == 404
+        live.call(gateway.shutdown)
