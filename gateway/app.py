@@ -36,6 +36,7 @@ from .protocol import Connection, Limits, ProtocolError
 from .protocol.negotiate import NegotiateResponse, parse_negotiate_query
 from .registry import Registry
 from .routing import GatewayRoute
+from .stopping import on_stop
 from .transports import BY_NAME, TRANSPORT_NAMES, TRANSPORTS, Transport, TransportOptions
 
 log = logging.getLogger("gateway")
@@ -120,6 +121,7 @@ class Gateway:
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._forgotten: list[str] = []  # tokens of closed connections, for the backplane to forget
+        self.stopping = False  # the server is shutting down: no new connections
 
     # --- public ------------------------------------------------------------------------------
 
@@ -400,6 +402,9 @@ class Gateway:
             log.info("negotiate refused (%d) for %s: %s", exc.status, request.client, exc.message)
             await respond_error(send, exc.status, exc.message)
             return
+        if self.stopping:
+            await respond_error(send, 503, "the server is shutting down", [(b"retry-after", b"5")])
+            return
         client = self.proxies.client(request.scope)
         if not await self._admit(client, send):
             return
@@ -466,8 +471,9 @@ class Gateway:
     # --- time --------------------------------------------------------------------------------
 
     async def _start(self) -> None:
-        if self._ticker is None or self._ticker.done():
+        if (self._ticker is None or self._ticker.done()) and not self.stopping:
             self._ticker = asyncio.ensure_future(self._tick_forever())
+            on_stop(self._server_stopping)
             await self.backplane.start()
 
     async def _tick_forever(self) -> None:
@@ -510,16 +516,26 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.stopping = False
+                await self._start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def _server_stopping(self) -> None:
+        """The process was asked to stop (SIGTERM, Ctrl+C): end every stream now, so the server can finish."""
+        if not self.stopping:
+            log.info("server stopping: closing %d connections of %s", len(self.registry), self.name)
+            self._spawn(self.shutdown())
+
     async def shutdown(self) -> None:
-        """Close every connection (clients may reconnect elsewhere) and stop the ticker."""
+        """Close every connection with a Close record that lets its client reconnect (elsewhere), refuse new
+        ones, and stop the ticker. The server calls it when it stops; it may be called again."""
+        self.stopping = True
         for conn in self.registry:
-            conn.close("server shutting down")
+            conn.close("server shutting down", allow_reconnect=True)
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -106,11 +106,11 @@ class ServerConnection:
         """Queue one message for the client (encoded for this connection alone)."""
         self.push(encode(message), trackable=is_trackable(message))
 
-    def close(self, error: str | None = None) -> None:
+    def close(self, error: str | None = None, *, allow_reconnect: bool = False) -> None:
         """Close for good: the client gets a Close message if a stream can carry it."""
         if self.core.state is State.CLOSED:
             return
-        self.core.close(error)
+        self.core.close(error, allow_reconnect=allow_reconnect)
         self.wake.set()
         self._on_close(self)
 

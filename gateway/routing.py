@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+def route_path(scope: Scope) -> str:
+    """The request path below the app's ``root_path`` (what Starlette's routes match against)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    rest = path[len(root_path):]
+    return rest if rest == "" or rest.startswith("/") else path
 
 
 class GatewayRoute(BaseRoute):
@@ -19,8 +28,8 @@ class GatewayRoute(BaseRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] not in ("http", "websocket"):
             return Match.NONE, {}
-        route_path = get_route_path(scope)
-        if route_path != self.path and not route_path.startswith(self.path + "/"):
+        path = route_path(scope)
+        if path != self.path and not path.startswith(self.path + "/"):
             return Match.NONE, {}
         root_path = scope.get("root_path", "")
         return Match.FULL, {"root_path": root_path + self.path, "app_root_path": scope.get("app_root_path", root_path)}

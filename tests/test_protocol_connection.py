@@ -198,6 +198,12 @@ def test_close_queues_a_close_message() -> None:
     assert not conn.has_output
 
 
+def test_a_close_may_let_the_client_reconnect() -> None:
+    conn = connected()
+    conn.close("server shutting down", allow_reconnect=True)
+    assert conn.take(1.0) == '{"type":7,"error":"server shutting down","allowReconnect":true}\x1e'
+
+
 def test_close_without_notice_or_before_the_handshake() -> None:
     conn = connected()
     conn.close(notify=False)

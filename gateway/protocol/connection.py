@@ -155,12 +155,15 @@ class Connection:
         self._detached_at = now
         return True
 
-    def close(self, reason: str | None = None, *, notify: bool = True) -> None:
-        """Close; with ``notify`` a Close record (carrying ``reason`` as its error) is queued first."""
+    def close(self, reason: str | None = None, *, notify: bool = True, allow_reconnect: bool = False) -> None:
+        """Close; with ``notify`` a Close record (carrying ``reason`` as its error) is queued first.
+
+        ``allow_reconnect`` marks the record so that the client reconnects (elsewhere) instead of giving up.
+        """
         if self.state is State.CLOSED:
             return
         if notify and self.handshaken:
-            self._queue.append((0, hubjson.encode(Close(reason))))
+            self._queue.append((0, hubjson.encode(Close(reason, allow_reconnect))))
         self.close_reason = reason
         self._fire(Event.CLOSE)
 
