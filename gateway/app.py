@@ -28,17 +28,21 @@ from .asgi import (
 )
 from .backplane import Backplane, InProcessBackplane, Target
 from .connection import ServerConnection
+from .deadlines import Deadlines
 from .hub import Hub, HubClients, HubDispatcher
 from .limits import BadTokenLimiter
-from .protocol import Connection, Limits, ProtocolError
+from .protocol import Connection, ProtocolError
 from .protocol.negotiate import NegotiateResponse, parse_negotiate_query
 from .registry import Registry
 from .routing import GatewayRoute
+from .settings import Settings
 from .transports import BY_NAME, TRANSPORT_NAMES, TRANSPORTS, Transport, TransportOptions
+from .view import ConnectionsView
 
 log = logging.getLogger("gateway")
 
 Authenticate = Callable[[Request], Awaitable[str | None]]
+DEFAULT_SETTINGS = Settings()
 
 
 class Refused(Exception):
@@ -59,49 +63,45 @@ class Gateway:
 
     ``transports`` both restricts and orders what negotiate offers. ``allowed_origins`` lists the
     origins (``scheme://host:port``) that may use the hub from another origin; ``"*"`` allows any
-    origin, without credentials.
+    origin, without credentials. ``settings`` holds every timing and limit (see ``Settings``).
     """
 
     def __init__(
         self,
         hub: type[Hub],
         *,
+        settings: Settings = DEFAULT_SETTINGS,
         name: str | None = None,
         transports: Iterable[str] = TRANSPORT_NAMES,
         allowed_origins: Iterable[str] = (),
         backplane: Backplane | None = None,
-        limits: Limits | None = None,
-        poll_timeout: float = 20.0,
-        max_body: int = 1024 * 1024,
-        max_connections: int = 100_000,
-        max_groups_per_connection: int = 100,
         authenticate: Authenticate | None = None,
         clock: Callable[[], float] = time.monotonic,
-        tick_interval: float = 1.0,
     ) -> None:
         unknown = [t for t in transports if t not in BY_NAME]
         if unknown:
             raise ValueError(f"unknown transports {unknown}; known: {list(TRANSPORT_NAMES)}")
         self.name = name or hub.__name__
         redact.install()  # the server's access logs print URLs, and URLs carry tokens
+        self.settings = settings
         self.allowed_origins = frozenset(allowed_origins)
-        self._options = TransportOptions(poll_timeout=poll_timeout, origin_allowed=self.origin_allowed)
+        self._options = TransportOptions(poll_timeout=settings.poll_timeout, origin_allowed=self.origin_allowed)
         self.transports: tuple[Transport, ...] = tuple(BY_NAME[t](self._options) for t in transports)
         self._recognizers: tuple[Transport, ...] = tuple(t(self._options) for t in TRANSPORTS)
-        self.limits = limits or Limits()
-        self.max_body = max_body
-        self.max_connections = max_connections
+        self.limits = settings.limits
         self.authenticate = authenticate
         self.clock = clock
-        self.tick_interval = tick_interval
-        self.registry = Registry(max_groups_per_connection)
-        self.bad_tokens = BadTokenLimiter()
+        self.registry = Registry(settings.max_groups_per_connection)
+        self.connections = ConnectionsView(self.registry, tuple(t.name for t in self.transports), clock)
+        self.bad_tokens = BadTokenLimiter(settings.bad_token_limit, settings.bad_token_window,
+                                          settings.bad_token_clients)
         self.backplane: Backplane = backplane or InProcessBackplane()
         self.backplane.register(self.name, self)
         self.clients = HubClients(self._publish)
         self.dispatcher = HubDispatcher(hub, self.name, self.backplane, self._publish)
-        self._lingering: dict[str, tuple[float, ServerConnection]] = {}
-        self._ticker: asyncio.Task[None] | None = None
+        self.deadlines = Deadlines(clock)
+        self._lingering: dict[str, ServerConnection] = {}
+        self._started = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- public ------------------------------------------------------------------------------
@@ -145,8 +145,9 @@ class Gateway:
         """Take over a connection handed over by another process, then apply what came meanwhile."""
         core = Connection.restore(state["core"], self.clock(), self.limits)
         conn = ServerConnection(state["id"], state["token"], core, self.clock, self.dispatcher, self._closed,
-                                state["user"])
+                                state["user"], self.deadlines.schedule)
         self.registry.add(conn)
+        conn.reschedule()
         for group in state["groups"]:
             self.registry.group_add(conn.id, group)
         for op in ops:
@@ -241,7 +242,7 @@ class Gateway:
             await self._forward(request, token, receive, send)
             return
         if conn is None and token in self._lingering and request.method == "GET" and request.scope["type"] == "http":
-            await self._closed_poll(self._lingering.pop(token)[1], send)
+            await self._closed_poll(self._lingering.pop(token), send)
             return
         if conn is None:
             await self._unknown_token(request, send)
@@ -266,11 +267,11 @@ class Gateway:
     async def _forward(self, request: Request, token: str, receive: Receive, send: Send) -> None:
         """POST or DELETE for a connection another process holds: that process answers."""
         try:
-            body = await read_body(receive, self.max_body) if request.method == "POST" else b""
+            body = await read_body(receive, self.settings.max_body) if request.method == "POST" else b""
         except ClientGone:
             return
         if body is None:
-            await respond_error(send, 413, f"request body exceeds {self.max_body} bytes")
+            await respond_error(send, 413, f"request body exceeds {self.settings.max_body} bytes")
             return
         op = request.method.lower()
         try:
@@ -311,7 +312,7 @@ class Gateway:
     async def _post(self, conn: ServerConnection, receive: Receive, send: Send) -> None:
         try:
             async with asyncio.timeout(self.limits.send_timeout):  # a body trickled in holds the POST slot
-                body = await read_body(receive, self.max_body)
+                body = await read_body(receive, self.settings.max_body)
         except ClientGone:  # a POST cut mid-body is dropped whole; the client will send it again
             log.info("connection %s: a POST was cut before its body was complete", conn.id)
             return
@@ -320,9 +321,9 @@ class Gateway:
             await respond_error(send, 408, "the request body took too long")
             return
         if body is None:
-            log.warning("connection %s closed: POST body over %d bytes", conn.id, self.max_body)
-            conn.close(f"request body exceeds {self.max_body} bytes")
-            await respond_error(send, 413, f"request body exceeds {self.max_body} bytes")
+            log.warning("connection %s closed: POST body over %d bytes", conn.id, self.settings.max_body)
+            conn.close(f"request body exceeds {self.settings.max_body} bytes")
+            await respond_error(send, 413, f"request body exceeds {self.settings.max_body} bytes")
             return
         try:
             text = body.decode("utf-8")
@@ -369,8 +370,9 @@ class Gateway:
             log.info("negotiate refused (%d) for %s: %s", exc.status, request.client, exc.message)
             await respond_error(send, exc.status, exc.message)
             return
-        if len(self.registry) >= self.max_connections:
-            await respond_error(send, 503, "too many connections", [(b"retry-after", b"5")])
+        if len(self.registry) >= self.settings.max_connections:
+            retry_after = str(self.settings.busy_retry_after).encode()
+            await respond_error(send, 503, "too many connections", [(b"retry-after", retry_after)])
             return
         conn = self._create(query.stateful_reconnect, user, version=query.version)
         await self.backplane.announce(self.name, conn.token, conn.id)
@@ -388,16 +390,17 @@ class Gateway:
         token = secrets.token_urlsafe(24) if version >= 1 else connection_id
         core = Connection(self.clock(), stateful=stateful, limits=self.limits)
         conn = ServerConnection(
-            connection_id, token, core, self.clock, self.dispatcher, self._closed, user,
+            connection_id, token, core, self.clock, self.dispatcher, self._closed, user, self.deadlines.schedule,
         )
         self.registry.add(conn)
+        conn.reschedule()
         return conn
 
     def _closed(self, conn: ServerConnection) -> None:
         handshaken = conn.id in self.registry.by_id and conn.core.close_reason != "handshake timeout"
         self.registry.remove(conn)
         if conn.stream is None and conn.core.has_output:  # no stream to carry the Close message: keep it a while
-            self._lingering[conn.token] = (self.clock(), conn)
+            self._linger(conn)
         self._spawn(self.backplane.forget(self.name, conn.token))
         log.info("connection %s: closed (%s)", conn.id, conn.core.close_reason or "normal")
         if handshaken:
@@ -408,32 +411,24 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _linger(self, conn: ServerConnection) -> None:
+        self._lingering[conn.token] = conn
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing will poll for it either
+            asyncio.get_running_loop().call_later(self.settings.closed_linger, self._lingering.pop, conn.token, None)
+
     # --- time --------------------------------------------------------------------------------
 
     async def _start(self) -> None:
-        if self._ticker is None or self._ticker.done():
-            self._ticker = asyncio.ensure_future(self._tick_forever())
+        if not self._started:
+            self._started = True
             await self.backplane.start()
 
-    async def _tick_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_interval)
-            self.tick(self.clock())
-
     def tick(self, now: float) -> None:
-        """Send due keep-alives, close connections whose deadlines passed, forget closed ones."""
-        if self._lingering:
-            self._lingering = {t: item for t, item in self._lingering.items() if now - item[0] < 5.0}
-        due: list[tuple[ServerConnection, str]] = []
-        for conn in self.registry.by_id.values():  # no copy: closing waits until the walk is over
-            reason = conn.core.tick(now)
-            if reason is not None:
-                due.append((conn, reason))
-            elif conn.core.has_output:
-                conn.wake.set()
-        for conn, reason in due:
-            log.info("connection %s closed: %s", conn.id, reason)
-            conn.close(reason)
+        """Send the keep-alives due at ``now`` and close the connections whose deadlines passed.
+
+        The gateway calls it itself, at each deadline; call it by hand only with an injected clock.
+        """
+        self.deadlines.run(now)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -449,7 +444,4 @@ class Gateway:
         """Close every connection (clients may reconnect elsewhere) and stop the ticker."""
         for conn in self.registry:
             conn.close("server shutting down")
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        self.deadlines.stop()
