@@ -27,25 +27,25 @@ class Settings:
     poll_timeout: float = 20.0
     """A long poll with nothing to deliver is answered empty after this long."""
     send_timeout: float = 30.0
-    """A write to the client blocked this long (or a POST body trickling in this long) closes it as a slow consumer."""
+    """A write to the client blocked this long closes the connection (slow consumer); a POST body this slow is a 408."""
     max_message_size: int = 32 * 1024
-    """The largest hub message a client may send, in bytes; larger closes the connection."""
+    """The largest hub message a client may send; a larger one closes the connection."""
     max_buffer: int = 1024 * 1024
     """Bytes queued for or unacknowledged by one client before it is closed as a slow consumer."""
     max_body: int = 1024 * 1024
-    """The largest POST body, in bytes (413 and the connection is closed)."""
+    """The largest POST body; a larger one is a 413 and closes the connection."""
     max_connections: int = 100_000
     """Connections this process holds for this hub; negotiate answers 503 beyond it."""
     max_groups_per_connection: int = 100
     """Groups one connection may belong to."""
     busy_retry_after: int = 5
-    """The Retry-After, in seconds, of the 503 answered when ``max_connections`` is reached."""
+    """The Retry-After of the 503 that negotiate answers once ``max_connections`` is reached."""
     closed_linger: float = 5.0
     """How long a closed long-polling connection keeps its Close message for the poll that comes for it."""
     bad_token_limit: int = 30
     """Requests with an unknown connection token one client address may make per window before 429s."""
     bad_token_window: float = 10.0
-    """The window, in seconds, of ``bad_token_limit``."""
+    """The window of ``bad_token_limit``."""
     bad_token_clients: int = 10_000
     """Client addresses the unknown-token limiter remembers (the oldest is forgotten first)."""
 
