@@ -97,4 +97,5 @@ def test_the_view_is_frozen_and_holds_no_connection_object(live: Live) -> None:
     mine = next(i for i in snapshot if i.id == token)
     with pytest.raises(dataclasses.FrozenInstanceError):
         mine.user = "mallory"  # type: ignore[misc]
-    assert all(isinstance(getattr(mine, f.name), str | int | float | frozenset | None) for f in dataclasses.fields(mine))
+    plain = str | int | float | frozenset | None
+    assert all(isinstance(getattr(mine, f.name), plain) for f in dataclasses.fields(mine))
