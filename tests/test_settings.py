@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from live import HANDSHAKE, Live, RawWebSocket, negotiate, serve_gateways
 
 from gateway import Gateway, Limits, Settings
@@ -123,6 +125,19 @@ def test_the_next_deadline_is_the_ping_due_after_the_last_send() -> None:
     assert not conn.core.has_output and conn.due == 22.5
     deadlines.run(22.5)
     assert conn.core.take(22.5) == PING
+
+
+@given(st.floats(0.0, 1e6), st.floats(0.01, 100.0), st.floats(0.01, 100.0))
+def test_a_due_time_from_next_due_is_acted_on_by_tick_to_the_last_bit(start: float, keepalive: float,
+                                                                       timeout: float) -> None:
+    core = Connection(start, limits=Limits(keepalive_interval=keepalive, client_timeout=timeout))
+    core.attach(start, pings=True)
+    core.receive(HANDSHAKE, start)
+    core.take(start)
+    due = core.next_due(start)
+    assert due is not None
+    closed = core.tick(due) is not None
+    assert closed or core.has_output, "tick did nothing at the time next_due gave: the timer would spin"
 
 
 def test_after_any_tick_the_next_deadline_is_later_than_now() -> None:

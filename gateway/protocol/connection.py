@@ -341,14 +341,16 @@ class Connection:
         state = self.state
         if state is State.CLOSED:
             return None
-        if state in (State.NEGOTIATED, State.CONNECTING) and now - self._created >= limits.handshake_timeout:
+        # each deadline is computed as in ``next_due`` (start + interval, not now - start), so that the two
+        # agree to the last bit of a float: a due time that ``tick`` did not act on would be woken again at once
+        if state in (State.NEGOTIATED, State.CONNECTING) and now >= self._created + limits.handshake_timeout:
             return "handshake timeout"
-        if not self.attached and now - self._detached_at >= limits.disconnect_timeout:
+        if not self.attached and now >= self._detached_at + limits.disconnect_timeout:
             return "disconnect timeout"
         if state is State.CONNECTED:
-            if now - self._last_received >= limits.client_timeout:
+            if now >= self._last_received + limits.client_timeout:
                 return "client timeout"
-            if self._pings and not self._queue and now - self._last_sent >= limits.keepalive_interval:
+            if self._pings and not self._queue and now >= self._last_sent + limits.keepalive_interval:
                 self._queue.append((0, hubjson.PING))
         return None
 
