@@ -7,6 +7,11 @@ connection, with a hub layer (RPC, groups, users) on top.
 from .app import Gateway, Refused
 from .hub import Hub, HubClients, HubError
 from .protocol import Limits
+from .settings import Settings
+from .view import ConnectionCounts, ConnectionInfo, ConnectionsView
 
-__all__ = ["Gateway", "Hub", "HubClients", "HubError", "Limits", "Refused"]
+__all__ = [
+    "ConnectionCounts", "ConnectionInfo", "ConnectionsView", "Gateway", "Hub", "HubClients", "HubError", "Limits",
+    "Refused", "Settings",
+]
 __version__ = "0.1.0"

@@ -29,15 +29,18 @@ from .asgi import (
 )
 from .backplane import Backplane, InProcessBackplane, Target
 from .connection import ServerConnection
+from .deadlines import Deadlines
 from .hub import Hub, HubClients, HubDispatcher
 from .limits import BadTokenLimiter, PendingLimiter
 from .peers import TrustedProxies
-from .protocol import Connection, Limits, ProtocolError
+from .protocol import Connection, ProtocolError
 from .protocol.negotiate import NegotiateResponse, parse_negotiate_query
 from .registry import Registry
 from .routing import GatewayRoute
+from .settings import Settings
 from .stopping import on_stop
 from .transports import BY_NAME, TRANSPORT_NAMES, TRANSPORTS, Transport, TransportOptions
+from .view import ConnectionsView
 
 log = logging.getLogger("gateway")
 
@@ -45,6 +48,7 @@ CLOSE = [(b"connection", b"close")]
 """On an answer sent before the request's body was read to its end: the server closes the socket after it."""
 
 Authenticate = Callable[[Request], Awaitable[str | None]]
+DEFAULT_SETTINGS = Settings()
 
 
 class Refused(Exception):
@@ -65,33 +69,23 @@ class Gateway:
 
     ``transports`` both restricts and orders what negotiate offers. ``allowed_origins`` lists the
     origins (``scheme://host:port``) that may use the hub from another origin; ``"*"`` allows any
-    origin, without credentials.
+    origin, without credentials. ``settings`` holds every timing and limit (see ``Settings``).
 
-    Connections negotiated that no stream has yet come for ("pending") live ``pending_timeout`` seconds, and at
-    most ``max_pending`` of them (``max_pending_per_client`` per client address) exist at once, apart from the
-    ``max_connections`` live ones. The rate limits key on the TCP peer's address; ``trusted_proxies`` (addresses
-    or networks) names the proxies whose ``X-Forwarded-For`` is believed instead.
+    The rate limits key on the TCP peer's address; ``trusted_proxies`` (addresses or networks) names the
+    proxies whose ``X-Forwarded-For`` is believed instead.
     """
 
     def __init__(
         self,
         hub: type[Hub],
         *,
+        settings: Settings = DEFAULT_SETTINGS,
         name: str | None = None,
         transports: Iterable[str] = TRANSPORT_NAMES,
         allowed_origins: Iterable[str] = (),
         backplane: Backplane | None = None,
-        limits: Limits | None = None,
-        poll_timeout: float = 20.0,
-        max_body: int = 1024 * 1024,
-        max_connections: int = 100_000,
-        max_groups_per_connection: int = 100,
         authenticate: Authenticate | None = None,
         clock: Callable[[], float] = time.monotonic,
-        tick_interval: float = 1.0,
-        pending_timeout: float = 5.0,
-        max_pending: int = 2_000,
-        max_pending_per_client: int = 500,
         trusted_proxies: Iterable[str] = (),
     ) -> None:
         unknown = [t for t in transports if t not in BY_NAME]
@@ -99,26 +93,28 @@ class Gateway:
             raise ValueError(f"unknown transports {unknown}; known: {list(TRANSPORT_NAMES)}")
         self.name = name or hub.__name__
         redact.install()  # the server's access logs print URLs, and URLs carry tokens
+        self.settings = settings
         self.allowed_origins = frozenset(allowed_origins)
-        self._options = TransportOptions(poll_timeout=poll_timeout, origin_allowed=self.origin_allowed)
+        self._options = TransportOptions(poll_timeout=settings.poll_timeout, origin_allowed=self.origin_allowed)
         self.transports: tuple[Transport, ...] = tuple(BY_NAME[t](self._options) for t in transports)
         self._recognizers: tuple[Transport, ...] = tuple(t(self._options) for t in TRANSPORTS)
-        self.limits = limits or Limits()
-        self.max_body = max_body
-        self.max_connections = max_connections
+        self.limits = settings.limits
         self.authenticate = authenticate
         self.clock = clock
-        self.tick_interval = tick_interval
-        self.registry = Registry(max_groups_per_connection)
-        self.bad_tokens = BadTokenLimiter()
-        self.pending = PendingLimiter(pending_timeout, max_pending, max_pending_per_client)
+        self.registry = Registry(settings.max_groups_per_connection)
+        self.connections = ConnectionsView(self.registry, tuple(t.name for t in self.transports), clock)
+        self.bad_tokens = BadTokenLimiter(settings.bad_token_limit, settings.bad_token_window,
+                                          settings.bad_token_clients)
+        self.pending = PendingLimiter(settings.pending_timeout, settings.max_pending, settings.max_pending_per_client)
         self.proxies = TrustedProxies(trusted_proxies)
         self.backplane: Backplane = backplane or InProcessBackplane()
         self.backplane.register(self.name, self)
         self.clients = HubClients(self._publish)
         self.dispatcher = HubDispatcher(hub, self.name, self.backplane, self._publish)
-        self._lingering: dict[str, tuple[float, ServerConnection]] = {}
-        self._ticker: asyncio.Task[None] | None = None
+        self.deadlines = Deadlines(clock)
+        self._lingering: dict[str, ServerConnection] = {}
+        self._started = False
+        self._expirer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._forgotten: list[str] = []  # tokens of closed connections, for the backplane to forget
         self.stopping = False  # the server is shutting down: no new connections
@@ -164,8 +160,9 @@ class Gateway:
         """Take over a connection handed over by another process, then apply what came meanwhile."""
         core = Connection.restore(state["core"], self.clock(), self.limits)
         conn = ServerConnection(state["id"], state["token"], core, self.clock, self.dispatcher, self._closed,
-                                state["user"])
+                                state["user"], self.deadlines.schedule)
         self.registry.add(conn)
+        conn.reschedule()
         for group in state["groups"]:
             self.registry.group_add(conn.id, group)
         for op in ops:
@@ -260,7 +257,7 @@ class Gateway:
             await self._forward(request, token, receive, send)
             return
         if conn is None and token in self._lingering and request.method == "GET" and request.scope["type"] == "http":
-            await self._closed_poll(self._lingering.pop(token)[1], send)
+            await self._closed_poll(self._lingering.pop(token), send)
             return
         if conn is None:
             await self._unknown_token(request, send)
@@ -306,9 +303,9 @@ class Gateway:
 
     async def _forward_body(self, request: Request, token: str, receive: Receive) -> tuple[int, str | None]:
         """Read the body and forward it: (status, error); 404 when no process holds the connection after all."""
-        body = await read_body(receive, self.max_body) if request.method == "POST" else b""
+        body = await read_body(receive, self.settings.max_body) if request.method == "POST" else b""
         if body is None:
-            return 413, f"request body exceeds {self.max_body} bytes"
+            return 413, f"request body exceeds {self.settings.max_body} bytes"
         op = request.method.lower()
         try:
             text = body.decode("utf-8")
@@ -344,7 +341,7 @@ class Gateway:
     async def _post(self, conn: ServerConnection, receive: Receive, send: Send) -> None:
         try:
             async with asyncio.timeout(self.limits.send_timeout):  # a body trickled in holds the POST slot
-                body = await read_body(receive, self.max_body)
+                body = await read_body(receive, self.settings.max_body)
         except ClientGone:  # a POST cut mid-body is dropped whole; the client will send it again
             log.info("connection %s: a POST was cut before its body was complete", conn.id)
             return
@@ -353,9 +350,9 @@ class Gateway:
             await respond_error(send, 408, "the request body took too long", CLOSE)
             return
         if body is None:
-            log.warning("connection %s closed: POST body over %d bytes", conn.id, self.max_body)
-            conn.close(f"request body exceeds {self.max_body} bytes")
-            await respond_error(send, 413, f"request body exceeds {self.max_body} bytes", CLOSE)
+            log.warning("connection %s closed: POST body over %d bytes", conn.id, self.settings.max_body)
+            conn.close(f"request body exceeds {self.settings.max_body} bytes")
+            await respond_error(send, 413, f"request body exceeds {self.settings.max_body} bytes", CLOSE)
             return
         try:
             text = body.decode("utf-8")
@@ -403,13 +400,15 @@ class Gateway:
             await respond_error(send, exc.status, exc.message)
             return
         if self.stopping:
-            await respond_error(send, 503, "the server is shutting down", [(b"retry-after", b"5")])
+            await respond_error(send, 503, "the server is shutting down",
+                                [(b"retry-after", str(self.settings.busy_retry_after).encode())])
             return
         client = self.proxies.client(request.scope)
         if not await self._admit(client, send):
             return
         conn = self._create(query.stateful_reconnect, user, version=query.version)
         self.pending.add(conn.id, client, self.clock())
+        self._pending_added()
         await self.backplane.announce(self.name, conn.token, conn.id)
         response = NegotiateResponse(
             conn.id, conn.token if query.version >= 1 else None, query.version,
@@ -421,8 +420,9 @@ class Gateway:
 
     async def _admit(self, client: str, send: Send) -> bool:
         """Whether one more connection may be negotiated: live ones and pending ones have caps of their own."""
-        if len(self.registry) - len(self.pending) >= self.max_connections:
-            await respond_error(send, 503, "too many connections", [(b"retry-after", b"5")])
+        if len(self.registry) - len(self.pending) >= self.settings.max_connections:
+            retry_after = str(self.settings.busy_retry_after).encode()
+            await respond_error(send, 503, "too many connections", [(b"retry-after", retry_after)])
             return False
         refused = self.pending.refused(client)
         if refused is not None:
@@ -439,17 +439,19 @@ class Gateway:
         token = secrets.token_urlsafe(24) if version >= 1 else connection_id
         core = Connection(self.clock(), stateful=stateful, limits=self.limits)
         conn = ServerConnection(
-            connection_id, token, core, self.clock, self.dispatcher, self._closed, user,
+            connection_id, token, core, self.clock, self.dispatcher, self._closed, user, self.deadlines.schedule,
         )
         self.registry.add(conn)
+        conn.reschedule()
         return conn
 
     def _closed(self, conn: ServerConnection) -> None:
         handshaken = conn.id in self.registry.by_id and conn.core.close_reason != "handshake timeout"
         self.registry.remove(conn)
         self.pending.discard(conn.id)
+        self.deadlines.discard(conn)
         if conn.stream is None and conn.core.has_output:  # no stream to carry the Close message: keep it a while
-            self._lingering[conn.token] = (self.clock(), conn)
+            self._linger(conn)
         self._forgotten.append(conn.token)
         if len(self._forgotten) == 1:  # one task drains them all: a burst of closes spawns one task, not thousands
             self._spawn(self._forget())
@@ -468,21 +470,32 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _linger(self, conn: ServerConnection) -> None:
+        self._lingering[conn.token] = conn
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing will poll for it either
+            asyncio.get_running_loop().call_later(self.settings.closed_linger, self._lingering.pop, conn.token, None)
+
     # --- time --------------------------------------------------------------------------------
 
     async def _start(self) -> None:
-        if (self._ticker is None or self._ticker.done()) and not self.stopping:
-            self._ticker = asyncio.ensure_future(self._tick_forever())
+        if not self._started and not self.stopping:
+            self._started = True
             on_stop(self._server_stopping)
             await self.backplane.start()
 
-    async def _tick_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_interval)
-            now = self.clock()
-            self.tick(now)
-            while self._expire_pending(now):  # a burst expires in batches, the event loop free in between
+    def _pending_added(self) -> None:
+        """A pending connection was made: make sure one task is there to expire pending connections."""
+        if self._expirer is None or self._expirer.done():
+            self._expirer = asyncio.ensure_future(self._expire_pending_forever())
+
+    async def _expire_pending_forever(self) -> None:
+        """Close pending connections as their lifetime ends, in batches with the event loop free in between;
+        the task ends once none is left."""
+        while len(self.pending):
+            await asyncio.sleep(min(1.0, self.pending.lifetime / 4))
+            while self._expire_pending(self.clock()):
                 await asyncio.sleep(0)
+        self._expire_pending(self.clock())
 
     def _expire_pending(self, now: float, batch: int = 256) -> bool:
         """Close up to ``batch`` pending connections whose lifetime is over; True if more are due."""
@@ -497,20 +510,14 @@ class Gateway:
         return False
 
     def tick(self, now: float) -> None:
-        """Send due keep-alives, close connections whose deadlines passed, forget closed ones."""
-        if self._lingering:
-            self._lingering = {t: item for t, item in self._lingering.items() if now - item[0] < 5.0}
-        self._expire_pending(now)
-        due: list[tuple[ServerConnection, str]] = []
-        for conn in self.registry.by_id.values():  # no copy: closing waits until the walk is over
-            reason = conn.core.tick(now)
-            if reason is not None:
-                due.append((conn, reason))
-            elif conn.core.has_output:
-                conn.wake.set()
-        for conn, reason in due:
-            log.info("connection %s closed: %s", conn.id, reason)
-            conn.close(reason)
+        """Send the keep-alives due at ``now``, close the connections whose deadlines passed, and expire
+        pending connections.
+
+        The gateway calls it itself, at each deadline; call it by hand only with an injected clock.
+        """
+        self.deadlines.run(now)
+        while self._expire_pending(now):
+            pass
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -536,7 +543,6 @@ class Gateway:
         self.stopping = True
         for conn in self.registry:
             conn.close("server shutting down", allow_reconnect=True)
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        self.deadlines.stop()
+        if self._expirer is not None:
+            self._expirer.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway import Settings
 from gateway.demo.app import create_app
 
-app = create_app(job_workers=1, body_timeout=1.0, poll_timeout=5.0)
+app = create_app(job_workers=1, body_timeout=1.0, settings=Settings(poll_timeout=5.0))

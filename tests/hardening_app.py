@@ -8,9 +8,9 @@ import os
 
 from starlette.applications import Starlette
 
-from gateway import Gateway
+from gateway import Gateway, Settings
 from gateway.demo.hubs import EchoHub
 
 options = json.loads(os.environ.get("GATEWAY_TEST_OPTIONS", "{}"))
-gateway = Gateway(EchoHub, name="hub", tick_interval=0.2, **options)
+gateway = Gateway(EchoHub, name="hub", settings=Settings(**options))
 app = Starlette(routes=[gateway.route("/hub")])

@@ -18,17 +18,17 @@ from typing import Any
 import pytest
 from live import HANDSHAKE, Live, negotiate, post, request, serve_gateways
 
-from gateway import Gateway, Hub, Limits
+from gateway import Gateway, Hub, Settings
 from gateway.client import HubClient
 from gateway.protocol import hubjson
 from gateway.protocol.messages import Invocation
 
 TRANSPORTS = ("WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling")
-TICK = 0.05
-FAST = Limits(keepalive_interval=0.2, client_timeout=0.6, disconnect_timeout=0.3, handshake_timeout=2.0)
 FAST_POLL = 0.4
-STEADY = Limits(keepalive_interval=0.5, client_timeout=5.0, disconnect_timeout=5.0)
+FAST = Settings(keepalive_interval=0.2, client_timeout=0.6, disconnect_timeout=0.3, handshake_timeout=2.0,
+                poll_timeout=FAST_POLL)
 STEADY_POLL = 1.0
+STEADY = Settings(keepalive_interval=0.5, client_timeout=5.0, disconnect_timeout=5.0, poll_timeout=STEADY_POLL)
 
 # --- the relay ----------------------------------------------------------------------------------
 
@@ -178,8 +178,8 @@ class FaultHub(Hub):
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
     gateways = {
-        "/fast": Gateway(FaultHub, name="fast", limits=FAST, poll_timeout=FAST_POLL, tick_interval=TICK),
-        "/steady": Gateway(FaultHub, name="steady", limits=STEADY, poll_timeout=STEADY_POLL, tick_interval=TICK),
+        "/fast": Gateway(FaultHub, name="fast", settings=FAST),
+        "/steady": Gateway(FaultHub, name="steady", settings=STEADY),
     }
     with serve_gateways(gateways) as server:
         yield server
@@ -207,7 +207,7 @@ async def until(predicate: Callable[[], bool], timeout: float) -> bool:
 
 # The longest the server may take to notice and free a vanished client: a silent one is found out by the client
 # timeout (streams) or the poll timeout (long polls), then the disconnect timeout runs; the ticker adds a tick each.
-FREED_WITHIN = FAST.client_timeout + FAST_POLL + FAST.disconnect_timeout + 3 * TICK + 1.0
+FREED_WITHIN = FAST.client_timeout + FAST_POLL + FAST.disconnect_timeout + 1.0
 
 
 # A silent drop looks the same to the server with or without stateful reconnect: it is tested once.

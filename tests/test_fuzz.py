@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 from live import HANDSHAKE, RS, Live, RawWebSocket, negotiate, post, request, serve_gateways, wait_until
 from wsproto.events import BytesMessage
 
-from gateway import Gateway, Limits
+from gateway import Gateway, Limits, Settings
 from gateway.demo.hubs import EchoHub
-from gateway.limits import BadTokenLimiter
 from gateway.protocol import Connection, ProtocolError, framing, hubjson
 from gateway.protocol.errors import MessageTooLarge
 from gateway.protocol.framing import ForeverFrameParser, SSEParser
@@ -217,9 +216,8 @@ MAX_BODY = 4096
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
-    gateway = Gateway(EchoHub, name="hub", limits=Limits(max_message_size=1024, handshake_timeout=2.0),
-                      max_body=MAX_BODY)
-    gateway.bad_tokens = BadTokenLimiter(limit=1_000_000)  # the cleanup DELETEs closed connections on purpose
+    gateway = Gateway(EchoHub, name="hub", settings=Settings(max_message_size=1024, handshake_timeout=2.0,
+                                                                 max_body=MAX_BODY, bad_token_limit=1_000_000))
     with serve_gateways({"/hub": gateway}) as server:
         yield server
 

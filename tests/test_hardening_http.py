@@ -34,7 +34,7 @@ from live import (
     wait_until,
 )
 
-from gateway import Gateway
+from gateway import Gateway, Settings
 from gateway.demo.hubs import EchoHub
 from gateway.limits import BadTokenLimiter
 
@@ -46,10 +46,10 @@ MiB = 1 << 20
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
     gateways = {
-        "/hub": Gateway(EchoHub, name="hub", tick_interval=0.05),
+        "/hub": Gateway(EchoHub, name="hub"),
         "/limited": Gateway(EchoHub, name="limited"),
-        "/pending": Gateway(EchoHub, name="pending", max_connections=20, pending_timeout=PENDING, max_pending=60,
-                            max_pending_per_client=30, tick_interval=0.05),
+        "/pending": Gateway(EchoHub, name="pending", settings=Settings(
+            max_connections=20, pending_timeout=PENDING, max_pending=60, max_pending_per_client=30)),
         "/open": Gateway(EchoHub, name="open", allowed_origins=["*"]),
         "/proxied": Gateway(EchoHub, name="proxied", trusted_proxies=["127.0.0.1", "10.0.0.0/8"]),
     }

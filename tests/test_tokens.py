@@ -29,7 +29,7 @@ from live import (
     wait_until,
 )
 
-from gateway import Gateway, Limits
+from gateway import Gateway, Settings
 from gateway.client import HubClient
 from gateway.demo.hubs import EchoHub
 from gateway.protocol import hubjson
@@ -55,8 +55,8 @@ CLOCK = ManualClock()
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
     gateways = {
-        "/hub": Gateway(EchoHub, name="hub", poll_timeout=POLL_TIMEOUT, tick_interval=0.05),
-        "/guarded": Gateway(EchoHub, name="guarded", clock=CLOCK, limits=Limits(handshake_timeout=1e9)),
+        "/hub": Gateway(EchoHub, name="hub", settings=Settings(poll_timeout=POLL_TIMEOUT)),
+        "/guarded": Gateway(EchoHub, name="guarded", clock=CLOCK, settings=Settings(handshake_timeout=1e9)),
     }
     with serve_gateways(gateways) as server:
         yield server

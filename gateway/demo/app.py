@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..app import Gateway
+from ..app import DEFAULT_SETTINGS, Gateway
 from ..backplane import Backplane, InProcessBackplane
+from ..settings import Settings
 from ..transports import TRANSPORT_NAMES
 from .hubs import ChatHub, EchoHub, JobsHub, job_group
 from .jobs import Job, Jobs, JobStore, MemoryJobStore, RedisJobStore
@@ -84,7 +85,7 @@ def _job_request(body: Any) -> tuple[int, int, int | None]:
 
 def create_app(
     *, transports: Iterable[str] = TRANSPORT_NAMES, allowed_origins: Iterable[str] = ("*",),
-    poll_timeout: float = 20.0, job_workers: int = 4, redis_url: str | None = None,
+    settings: Settings = DEFAULT_SETTINGS, job_workers: int = 4, redis_url: str | None = None,
     trusted_proxies: Iterable[str] = (), body_timeout: float = 10.0,
 ) -> Starlette:
     """The demo as an ASGI app: ``/``, ``/jobs``, and the hubs under ``/hubs``.
@@ -101,7 +102,7 @@ def create_app(
 
         backplane, store = RedisBackplane(redis_url), RedisJobStore(redis_url)
     options: dict[str, Any] = {"transports": transports, "allowed_origins": allowed_origins,
-                               "poll_timeout": poll_timeout, "backplane": backplane,
+                               "settings": settings, "backplane": backplane,
                                "trusted_proxies": tuple(trusted_proxies)}
     jobs_gateway: Gateway
 
@@ -144,7 +145,7 @@ def create_app(
         """Backplane status, and the connections this process holds per hub."""
         body: dict[str, Any] = {"ok": backplane.healthy, "backplane": "redis" if redis_url else "in-process",
                                 "backplane_status": "up" if backplane.healthy else "down",
-                                "connections": {g.name: len(g.registry) for g in gateways}}
+                                "connections": {g.name: len(g.connections) for g in gateways}}
         return JSONResponse(body, 200 if backplane.healthy else 503)
 
     async def static(request: Request) -> Response:
@@ -190,6 +191,7 @@ def create_app_from_env() -> Starlette:
     """The app ``gateway demo --workers N`` runs in each worker process (options in GATEWAY_DEMO)."""
     options = json.loads(os.environ.get("GATEWAY_DEMO", "{}"))
     level = options.pop("log_level", "info").upper()
+    options["settings"] = Settings(**options.pop("settings", {}))
     if not logging.getLogger().handlers:  # a worker process started by uvicorn --workers
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     return create_app(**options)

@@ -16,7 +16,10 @@ trackable record gets the next sequence id and, once taken, stays in ``unacked``
 acks it; a resume puts a Sequence record and every unacked record back at the head of the queue.
 Incoming trackable messages are counted the same way, so duplicates after a resume are dropped.
 
-Time is an argument: ``tick(now)`` returns what is due (a keep-alive ping, or a reason to close).
+Time is an argument: ``tick(now)`` returns what is due (a keep-alive ping, or a reason to close), and
+``next_due(now)`` says when ``tick`` next has something to do, so the I/O layer wakes exactly then.
+
+Counters (records and UTF-8 bytes each way, framing excluded) are plain int adds, for the public view.
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ class Connection:
         "state", "stateful", "limits", "_queue", "_queued_bytes", "_unacked", "_unacked_bytes",
         "_next_out", "_in_next", "_in_last", "_ack_due", "_reader", "_generation", "_pings",
         "_created", "_last_sent", "_last_received", "_detached_at", "close_reason",
+        "messages_in", "messages_out", "bytes_in", "bytes_out",
     )
 
     def __init__(self, now: float, *, stateful: bool = False, limits: Limits | None = None) -> None:
@@ -114,6 +118,12 @@ class Connection:
         self._pings = False
         self._created = self._last_sent = self._last_received = self._detached_at = now
         self.close_reason: str | None = None
+        self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
+
+    @property
+    def created(self) -> float:
+        """When the connection was negotiated (or restored here)."""
+        return self._created
 
     # --- state machine ----------------------------------------------------------------------
 
@@ -178,7 +188,9 @@ class Connection:
         if self.state is State.CLOSED:
             raise ProtocolError("the connection is closed", status=404)
         self._last_received = now
+        self.bytes_in += _utf8_len(text)
         records = self._reader.feed(text)
+        self.messages_in += len(records)
         handshake = False
         messages: list[HubMessage] = []
         for record in records:
@@ -276,9 +288,13 @@ class Connection:
                     self._unacked.append((seq, record))
                     self._unacked_bytes += len(record)
         self._queued_bytes = 0
-        if parts:
-            self._last_sent = now
-        return "".join(parts)
+        if not parts:
+            return ""
+        self._last_sent = now
+        text = "".join(parts)
+        self.messages_out += len(parts)
+        self.bytes_out += _utf8_len(text)
+        return text
 
     def _replay(self) -> None:
         queued = [item for item in self._queue if item[0]]
@@ -328,16 +344,45 @@ class Connection:
         state = self.state
         if state is State.CLOSED:
             return None
-        if state in (State.NEGOTIATED, State.CONNECTING) and now - self._created >= limits.handshake_timeout:
+        # each deadline is computed as in ``next_due`` (start + interval, not now - start), so that the two
+        # agree to the last bit of a float: a due time that ``tick`` did not act on would be woken again at once
+        if state in (State.NEGOTIATED, State.CONNECTING) and now >= self._created + limits.handshake_timeout:
             return "handshake timeout"
-        if not self.attached and now - self._detached_at >= limits.disconnect_timeout:
+        if not self.attached and now >= self._detached_at + limits.disconnect_timeout:
             return "disconnect timeout"
         if state is State.CONNECTED:
-            if now - self._last_received >= limits.client_timeout:
+            if now >= self._last_received + limits.client_timeout:
                 return "client timeout"
-            if self._pings and not self._queue and now - self._last_sent >= limits.keepalive_interval:
+            if self._pings and not self._queue and now >= self._last_sent + limits.keepalive_interval:
                 self._queue.append((0, hubjson.PING))
         return None
+
+    def next_due(self, now: float) -> float | None:
+        """The earliest time after ``tick(now)`` at which ``tick`` may have something to do; None once closed.
+
+        Never later than the true time (activity only moves deadlines later; a state change may move them
+        earlier, and the I/O layer asks again then), and later than ``now`` once ``tick(now)`` has run.
+        """
+        limits = self.limits
+        state = self.state
+        if state is State.CLOSED:
+            return None
+        if state is State.CONNECTED:
+            due = self._last_received + limits.client_timeout
+            if self._pings:
+                # output already waiting will move the last send to its write, and the ping after it
+                ping = self._last_sent if not self._queue else max(self._last_sent, now)
+                due = min(due, ping + limits.keepalive_interval)
+            return due
+        due = self._created + limits.handshake_timeout if state is not State.DETACHED else float("inf")
+        if not self.attached:
+            due = min(due, self._detached_at + limits.disconnect_timeout)
+        return due
+
+
+def _utf8_len(text: str) -> int:
+    """Bytes of ``text`` in UTF-8; O(1) for ASCII, which JSON records nearly always are."""
+    return len(text) if text.isascii() else len(text.encode())
 
 
 __all__ = ["Connection", "Event", "Limits", "Ping", "Received", "State", "TRANSITIONS"]

@@ -20,7 +20,7 @@ log = logging.getLogger("gateway")
 class TransportOptions:
     """What transports need from the gateway's configuration."""
 
-    poll_timeout: float = 20.0
+    poll_timeout: float
     origin_allowed: Callable[[Request, str], bool] = field(default=lambda request, origin: False)
 
 
@@ -55,8 +55,9 @@ def claim(conn: ServerConnection, transport: Transport, *, resume: bool) -> int 
             return None
         log.info("connection %s: %s stream replaces the %s stream", conn.id, transport.name, conn.stream)
     generation = core.attach(conn.now(), pings=transport.persistent, resume=resume)
-    conn.stream = transport.name
+    conn.stream = conn.transport = transport.name
     conn.wake.set()
+    conn.reschedule()
     return generation
 
 
@@ -65,6 +66,7 @@ def release(conn: ServerConnection, generation: int, transport: Transport) -> No
     if not conn.core.detach(generation, conn.now()):
         return
     conn.stream = None
+    conn.reschedule()
     if transport.persistent and not conn.core.stateful and conn.core.state is not State.CLOSED:
         log.info("connection %s: %s stream ended", conn.id, transport.name)
         conn.close()

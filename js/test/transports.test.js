@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ALL, setup, start } from "../testing/helpers.js";
 import { flush, FakeClock, FakeWindow } from "../testing/fakes.js";
+import { peek } from "../testing/private.js";
 import { ForeverFrame, LongPolling, ServerSentEvents, WebSockets, TRANSPORTS } from "../src/index.js";
 import { Poster } from "../src/transports/poster.js";
 
@@ -63,7 +64,7 @@ test("WebSockets connects to ws(s):// with the token", async () => {
 
 test("ServerSentEvents closes its EventSource itself on error, and passes withCredentials", async () => {
   const { server, clock, hub } = await connected("ServerSentEvents", { withCredentials: true, reconnectDelays: [] });
-  const source = hub.connection.transport._source;
+  const source = peek(hub.connection.transport, "_source");
   assert.deepEqual(source.init, { withCredentials: true });
   server.drop();
   await clock.advance(10);
@@ -183,7 +184,7 @@ test("Poster keeps one POST in flight and batches what queues meanwhile", async 
   assert.ok(posts.every(([url, init]) => url === "https://gw.test/hub?id=T" && init.method === "POST" && init.credentials === "include"));
   release();
   await flush();
-  assert.equal(poster._busy, false);
+  assert.equal(peek(poster, "_busy"), false);
 });
 
 test("Poster retries a 409 or 503 with the same body, then reports other failures", async () => {
