@@ -58,6 +58,7 @@ class WebSocketsTransport:
         """Feed the client's frames to the connection until it leaves or breaks the protocol.
 
         A protocol error is answered with a close frame carrying its code (1002, 1009; 1003 for binary).
+        A message over ``max_frame_size`` is refused whole, before any of its records is read.
         """
         while True:
             message = await receive()
@@ -70,9 +71,20 @@ class WebSocketsTransport:
                 ended.append(1003)
                 return
             try:
+                _check_size(text, conn.core.limits.max_frame_size)
                 await conn.receive(text)
             except ProtocolError as exc:
                 log.warning("connection %s closed: %s", conn.id, exc.message)
                 conn.close(exc.message)
                 ended.append(exc.ws_code)
                 return
+
+
+def _check_size(text: str, limit: int) -> None:
+    """Raise (1009) when ``text`` is over ``limit`` bytes of UTF-8; only a long non-ASCII text is encoded to tell."""
+    length = len(text)
+    if length > limit or (length * 4 > limit and not text.isascii()):
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            raise ProtocolError(f"WebSocket message of {size} bytes exceeds the limit of {limit} bytes",
+                                status=413, ws_code=1009)
