@@ -73,7 +73,8 @@ def uvicorn_server(tmp_path: Path, stack: str) -> Iterator[Server]:
             "--log-level", "warning", "--ws", stack]
     log = tmp_path / f"server-{stack}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
     server = Server(port, proc, log)
     try:
         if not wait_until(lambda: _listening(port) or proc.poll() is not None, timeout=20) or proc.poll() is not None:
@@ -115,7 +116,8 @@ def websocket(port: int) -> RawWebSocket:
 
 
 def echo(n: int | str) -> str:
-    return json.dumps({"type": 1, "invocationId": str(n), "target": "Echo", "arguments": [n]}, separators=(",", ":")) + RS
+    record = {"type": 1, "invocationId": str(n), "target": "Echo", "arguments": [n]}
+    return json.dumps(record, separators=(",", ":")) + RS
 
 
 class Bystander:
@@ -155,7 +157,7 @@ class Bystander:
         return max(self.times)
 
 
-# --- 1. compressed messages -------------------------------------------------------------------------------------------
+# --- 1. compressed messages -----------------------------------------------------------------------------------------
 
 
 def deflate_bomb(inflated: int) -> bytes:
@@ -271,7 +273,7 @@ def test_a_message_over_the_frame_limit_closes_with_1009(server: Server) -> None
     assert wait_until(lambda: server.logged(f"closed: WebSocket message of {len(over)} bytes exceeds the limit"))
 
 
-# --- 2. one message of very many records ----------------------------------------------------------------------------------
+# --- 2. one message of very many records ----------------------------------------------------------------------------
 
 
 def many_records(size: int, *, ids: bool) -> tuple[str, int]:
@@ -332,7 +334,7 @@ def test_one_post_body_of_many_records(stack: str, tmp_path: Path) -> None:
     assert bystander.worst < STALL_LIMIT, f"a bystander's round trip took {bystander.worst * 1000:.0f} ms"
 
 
-# --- 8. unknown message types -------------------------------------------------------------------------------------------
+# --- 8. unknown message types ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("stack", ["auto"])

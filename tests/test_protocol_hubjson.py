@@ -282,6 +282,18 @@ def test_reader_limited_feed_returns_batches_in_order(limit: int) -> None:
     assert not reader.pending and not reader.backlog
 
 
+@pytest.mark.parametrize("size", [10, 100_000])
+def test_reader_limited_feed_of_long_or_short_records(size: int) -> None:
+    reader = RecordReader(max_size=1 << 20)
+    text = ("x" * size + RS) * 3
+    assert reader.feed(text + "y", 3) == ["x" * size] * 3
+    assert not reader.backlog and reader.buffered == "y"
+    assert reader.feed(RS + text, 2) == ["y", "x" * size]
+    assert reader.backlog
+    assert reader.feed("", 0) == ["x" * size] * 2
+    assert not reader.pending
+
+
 def test_reader_text_fed_during_a_backlog_follows_it() -> None:
     reader = RecordReader()
     assert reader.feed("a" + RS + "b" + RS + "c", 1) == ["a"]

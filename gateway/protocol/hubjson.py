@@ -48,6 +48,10 @@ def dumps(value: Any) -> str:
     return text
 
 
+_SHORT = 64 * 1024
+"""A text up to this long is counted before it is split: one ``split`` when it holds no more records than a batch."""
+
+
 class RecordReader:
     """Splits a text stream into records; partial records wait for more input.
 
@@ -69,20 +73,26 @@ class RecordReader:
 
     def feed(self, text: str, limit: int = 0) -> list[str]:
         """Add ``text``; return the complete records, at most ``limit`` of them (0: all)."""
-        data, start = self._buffer, self._start
-        if text:
-            data = data[start:] + text if len(data) > start else text
-            start = 0
-        if not limit:
-            *records, rest = (data[start:] if start else data).split(RS)
-            for record in records:
-                self._check(record)
-        else:
-            records, start = self._split(data, start, limit)
-            if len(records) == limit and data.find(RS, start) >= 0:
-                self._buffer, self._start = data, start
-                return records
-            rest = data[start:]
+        if self._start:  # complete records are waiting: they come first
+            data = self._buffer[self._start:] + text if text else self._buffer
+            return self._take(data, 0 if text else self._start, limit or len(data))
+        data = self._buffer + text if self._buffer else text
+        if limit and len(data) > limit and (len(data) > _SHORT or data.count(RS) > limit):
+            return self._take(data, 0, limit)
+        *records, rest = data.split(RS)
+        for record in records:
+            self._check(record)
+        self._check(rest)
+        self._buffer = rest
+        return records
+
+    def _take(self, data: str, start: int, limit: int) -> list[str]:
+        """Up to ``limit`` records of ``data`` from ``start``; what follows them stays buffered."""
+        records, start = self._split(data, start, limit)
+        if len(records) == limit and data.find(RS, start) >= 0:
+            self._buffer, self._start = data, start
+            return records
+        rest = data[start:]
         self._check(rest)
         self._buffer, self._start = rest, 0
         return records
