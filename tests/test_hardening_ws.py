@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 from live import HANDSHAKE, RS, RawWebSocket, free_port, negotiate, post, request, wait_until
 
+from gateway.protocol import ProtocolError
+
 HERE = Path(__file__).parent
 PATH = "/hubs/echo"
 STALL_LIMIT = 0.100
@@ -271,6 +273,47 @@ def test_a_message_over_the_frame_limit_closes_with_1009(server: Server) -> None
     finally:
         ws.close()
     assert wait_until(lambda: server.logged(f"closed: WebSocket message of {len(over)} bytes exceeds the limit"))
+
+
+def test_a_message_over_the_limit_is_refused_before_its_records(server: Server) -> None:
+    """4 MB of tiny records, under uvicorn's 16 MiB ws_max_size: refused whole by max_frame_size (1 MiB)."""
+    text, _ = many_records(4_000_000, ids=False)
+    attacker = websocket(server.port)
+    try:
+        with Bystander(server.port) as bystander:
+            before = server.reset_peak()
+            attacker.send_text(text + echo("end"))
+            records = attacker.records(lambda r: False, timeout=30)
+            growth = server.peak_growth(before)
+    finally:
+        attacker.close()
+    assert [json.loads(r)["type"] for r in records] == [7]
+    assert bystander.worst < STALL_LIMIT, f"a bystander's round trip took {bystander.worst * 1000:.0f} ms"
+    assert growth < 3 * len(text), f"peak RSS grew {growth / 2**20:.1f} MiB for {len(text)} bytes"
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("x" * 100, None),
+        ("é" * 50, None),  # 100 bytes
+        ("é" * 51, "WebSocket message of 102 bytes"),
+        ("x" * 101, "WebSocket message of 101 bytes"),
+        ("é" * 101, "WebSocket message of at least 101 bytes"),  # not encoded to be measured
+        ("😀" * 25, None),
+        ("😀" * 26, "WebSocket message of 104 bytes"),
+    ],
+    ids=["ascii-100", "e-acute-100", "e-acute-102", "ascii-101", "e-acute-101-chars", "emoji-100", "emoji-104"],
+)
+def test_the_message_size_counts_utf8_bytes(text: str, error: str | None) -> None:
+    from gateway.transports.websockets import _check_size  # here: the module imports on code without it
+
+    if error is None:
+        _check_size(text, 100)
+        return
+    with pytest.raises(ProtocolError, match=f"^{error} exceeds the limit of 100 bytes$") as info:
+        _check_size(text, 100)
+    assert info.value.ws_code == 1009
 
 
 # --- 2. one message of very many records ----------------------------------------------------------------------------

@@ -81,10 +81,16 @@ class WebSocketsTransport:
 
 
 def _check_size(text: str, limit: int) -> None:
-    """Raise (1009) when ``text`` is over ``limit`` bytes of UTF-8; only a long non-ASCII text is encoded to tell."""
+    """Raise (1009) when ``text`` is over ``limit`` bytes of UTF-8; a text is encoded only when nothing else tells."""
     length = len(text)
-    if length > limit or (length * 4 > limit and not text.isascii()):
-        size = len(text.encode("utf-8", "surrogatepass"))
-        if size > limit:
-            raise ProtocolError(f"WebSocket message of {size} bytes exceeds the limit of {limit} bytes",
-                                status=413, ws_code=1009)
+    if length * 4 <= limit or (length <= limit and text.isascii()):
+        return
+    if length > limit:  # every character takes at least one byte: no copy of a large text to measure it
+        size = str(length) if text.isascii() else f"at least {length}"
+    else:
+        encoded = len(text.encode("utf-8", "surrogatepass"))  # under four times the limit
+        if encoded <= limit:
+            return
+        size = str(encoded)
+    message = f"WebSocket message of {size} bytes exceeds the limit of {limit} bytes"
+    raise ProtocolError(message, status=413, ws_code=1009)
