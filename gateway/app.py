@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 from typing import Any
 
-from . import redact
+from . import compression, redact
 from .asgi import (
     ClientGone,
     Message,
@@ -94,6 +94,7 @@ class Gateway:
         self.name = name or hub.__name__
         redact.install()  # the server's access logs print URLs, and URLs carry tokens
         self.settings = settings
+        compression.install()  # permessage-deflate is declined: see gateway/compression.py
         self.allowed_origins = frozenset(allowed_origins)
         self._options = TransportOptions(poll_timeout=settings.poll_timeout, origin_allowed=self.origin_allowed)
         self.transports: tuple[Transport, ...] = tuple(BY_NAME[t](self._options) for t in transports)

@@ -93,14 +93,30 @@ class ServerConnection:
         self._schedule(self)
 
     async def receive(self, text: str) -> None:
-        """Feed client text to the core and dispatch what it yields. Raises ProtocolError."""
-        received = self.core.receive(text, self.clock())
-        if self.core.has_output:
-            self.wake.set()
-        if received.handshake:
-            self.reschedule()
-        if received.messages or received.handshake:
-            await self._dispatch(self, received)
+        """Feed client text to the core and dispatch what it yields. Raises ProtocolError.
+
+        A text of many records is handled a batch at a time, giving the event loop a turn between
+        batches: other connections keep their latency, and the output of one batch can be written
+        before the next is parsed.
+        """
+        core = self.core
+        received = core.receive(text, self.clock())
+        while True:
+            if received.unknown is not None:
+                log.info("connection %s: ignored a message of unknown type %d (further ones are ignored silently)",
+                         self.id, received.unknown)
+            if core.has_output:
+                self.wake.set()
+            if received.handshake:
+                self.reschedule()
+            if received.messages or received.handshake:
+                await self._dispatch(self, received)
+            if not received.more:
+                return
+            await asyncio.sleep(0)
+            if core.state is State.CLOSED:
+                return
+            received = core.receive("", self.clock())
 
     def push(self, record: str, *, trackable: bool = True) -> None:
         """Queue a record for the client; a consumer too slow to keep up is closed."""

@@ -32,6 +32,10 @@ class Settings:
     """The largest hub message a client may send; a larger one closes the connection."""
     max_buffer: int = 1024 * 1024
     """Bytes queued for or unacknowledged by one client before it is closed as a slow consumer."""
+    max_frame_size: int = 1024 * 1024
+    """The largest WebSocket message (all its frames); a larger one closes the connection with 1009."""
+    max_batch: int = 256
+    """Records parsed and dispatched in one go; a message holding more is handled in batches, yielding between them."""
     max_body: int = 1024 * 1024
     """The largest POST body; a larger one is a 413 and closes the connection."""
     max_connections: int = 100_000

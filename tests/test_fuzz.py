@@ -22,7 +22,7 @@ from gateway.demo.hubs import EchoHub
 from gateway.protocol import Connection, ProtocolError, framing, hubjson
 from gateway.protocol.errors import MessageTooLarge
 from gateway.protocol.framing import ForeverFrameParser, SSEParser
-from gateway.protocol.messages import Invocation
+from gateway.protocol.messages import Invocation, UnknownMessage
 from gateway.protocol.negotiate import (
     NegotiateRequest,
     NegotiateResponse,
@@ -69,7 +69,7 @@ def only_protocol_errors(call: Any, *args: Any) -> Any:
 @example('{"type":3,"invocationId":"1","result":1,"error":"e"}')
 def test_parse_message_answers_a_message_or_a_protocol_error(record: str) -> None:
     message = only_protocol_errors(hubjson.parse_message, record)
-    if message is not None:  # what parses can be written back, and reads the same
+    if message is not None and not isinstance(message, UnknownMessage):  # what parses can be written back
         assert hubjson.parse_message(hubjson.encode(message)[:-1]) == message
 
 

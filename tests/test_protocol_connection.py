@@ -150,8 +150,36 @@ def test_malformed_message_after_the_handshake() -> None:
     conn = connected()
     with pytest.raises(ProtocolError, match="invalid JSON"):
         conn.receive("{oops" + RS, 1.0)
-    with pytest.raises(ProtocolError, match="unknown message type 42"):
-        conn.receive('{"type":42}' + RS, 1.0)
+
+
+def test_unknown_message_types_are_ignored_and_reported_once() -> None:
+    conn = connected(stateful=True)
+    received = conn.receive('{"type":42}' + RS + inv(1) + '{"type":0,"x":1}' + RS, 1.0)
+    assert received.messages == parse(inv(1)) and received.unknown == 42
+    received = conn.receive('{"type":43}' + RS + inv(2), 1.0)
+    assert received.messages == parse(inv(2)) and received.unknown is None
+    assert conn.ignored == 3
+    assert conn.take(1.0) == hubjson.encode(Ack(2))  # unknown messages take no sequence id
+
+
+def test_a_long_text_is_received_in_batches() -> None:
+    conn = connected(limits=Limits(max_batch=3))
+    received = conn.receive("".join(inv(n) for n in range(8)) + inv(8)[:5], 1.0)
+    batches = [received.messages]
+    while received.more:
+        received = conn.receive("", 1.0)
+        batches.append(received.messages)
+    assert [len(b) for b in batches] == [3, 3, 2]
+    assert [m for b in batches for m in b] == parse("".join(inv(n) for n in range(8)))
+    assert conn.receive(inv(8)[5:], 1.0) == Received(parse(inv(8)))
+
+
+def test_the_handshake_and_a_batch_arrive_together() -> None:
+    conn = Connection(0.0, limits=Limits(max_batch=2))
+    conn.attach(0.0)
+    received = conn.receive(HANDSHAKE + inv(1) + inv(2), 0.0)
+    assert received.handshake and received.messages == parse(inv(1)) and received.more
+    assert conn.receive("", 0.0) == Received(parse(inv(2)))
 
 
 def test_oversized_message() -> None:

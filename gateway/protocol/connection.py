@@ -30,7 +30,7 @@ from typing import Any
 
 from . import hubjson
 from .errors import OutboxOverflow, ProtocolError, StateError
-from .messages import Ack, Close, HubMessage, Ping, Sequence, is_trackable
+from .messages import Ack, Close, HubMessage, Ping, Sequence, UnknownMessage, is_trackable
 
 
 class State(Enum):
@@ -75,6 +75,10 @@ class Limits:
 
     max_message_size: int = 32 * 1024
     max_buffer: int = 1024 * 1024
+    max_frame_size: int = 1024 * 1024
+    """A WebSocket message (all its frames) over this closes the connection with 1009; ``max_body`` is its POST twin."""
+    max_batch: int = 256
+    """Records parsed and dispatched in one go; a message holding more is handled in batches, yielding between them."""
     keepalive_interval: float = 15.0
     client_timeout: float = 30.0
     handshake_timeout: float = 15.0
@@ -85,10 +89,16 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """What ``receive`` made of a batch of records."""
+    """What ``receive`` made of a batch of records.
+
+    ``more``: complete records are still waiting; ``receive("", now)`` returns the next batch.
+    ``unknown``: the type of the first message of an unknown type this connection received (set once).
+    """
 
     messages: list[HubMessage]
     handshake: bool = False
+    more: bool = False
+    unknown: int | None = None
 
 
 class Connection:
@@ -97,7 +107,7 @@ class Connection:
     __slots__ = (
         "state", "stateful", "limits", "_queue", "_queued_bytes", "_unacked", "_unacked_bytes",
         "_next_out", "_in_next", "_in_last", "_ack_due", "_reader", "_generation", "_pings",
-        "_created", "_last_sent", "_last_received", "_detached_at", "close_reason",
+        "_created", "_last_sent", "_last_received", "_detached_at", "close_reason", "ignored",
         "messages_in", "messages_out", "bytes_in", "bytes_out",
     )
 
@@ -119,6 +129,8 @@ class Connection:
         self._created = self._last_sent = self._last_received = self._detached_at = now
         self.close_reason: str | None = None
         self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
+        self.ignored = 0
+        """Messages of an unknown type received and ignored."""
 
     @property
     def created(self) -> float:
@@ -184,14 +196,19 @@ class Connection:
     # --- incoming ---------------------------------------------------------------------------
 
     def receive(self, text: str, now: float) -> Received:
-        """Feed client text (any split); returns the hub messages to dispatch, in order."""
+        """Feed client text (any split); returns the next hub messages to dispatch, in order.
+
+        At most ``limits.max_batch`` records are handled per call; when ``more`` is set, the I/O
+        layer lets other work run, then calls ``receive("", now)`` for the next batch.
+        """
         if self.state is State.CLOSED:
             raise ProtocolError("the connection is closed", status=404)
         self._last_received = now
         self.bytes_in += _utf8_len(text)
-        records = self._reader.feed(text)
+        records = self._reader.feed(text, self.limits.max_batch)
         self.messages_in += len(records)
         handshake = False
+        unknown: int | None = None
         messages: list[HubMessage] = []
         for record in records:
             if not self.handshaken and not handshake:
@@ -199,9 +216,13 @@ class Connection:
                 handshake = True
                 continue
             message = hubjson.parse_message(record)
-            if self._accept(message):
+            if isinstance(message, UnknownMessage):  # ignored: a newer client may send types we do not know
+                if not self.ignored:
+                    unknown = message.type
+                self.ignored += 1
+            elif self._accept(message):
                 messages.append(message)
-        return Received(messages, handshake)
+        return Received(messages, handshake, self._reader.backlog, unknown)
 
     def _handshake(self, record: str) -> None:
         try:
