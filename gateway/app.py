@@ -33,7 +33,7 @@ from .deadlines import Deadlines
 from .hub import Hub, HubClients, HubDispatcher
 from .limits import BadTokenLimiter, PendingLimiter
 from .peers import TrustedProxies
-from .protocol import Connection, ProtocolError
+from .protocol import Connection, Limits, ProtocolError
 from .protocol.negotiate import NegotiateResponse, parse_negotiate_query
 from .registry import Registry
 from .routing import GatewayRoute
@@ -46,6 +46,9 @@ log = logging.getLogger("gateway")
 
 CLOSE = [(b"connection", b"close")]
 """On an answer sent before the request's body was read to its end: the server closes the socket after it."""
+STREAM_HEADER = b"x-gateway-stream"
+"""On a POST's answer, ``none`` when no stream of the connection is attached: a client whose stream the server saw
+end (a proxy's silent cut) resumes at once. Other clients ignore an unknown header."""
 
 Authenticate = Callable[[Request], Awaitable[str | None]]
 DEFAULT_SETTINGS = Settings()
@@ -58,6 +61,13 @@ class Refused(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def _checked(limits: Limits, name: str) -> Limits:
+    """``limits``, after a warning for each lifetime invariant they break (see ``Limits``)."""
+    for problem in limits.lifetime_problems():
+        log.warning("limits of %s: %s", name, problem)
+    return limits
 
 
 def _client_js() -> bytes:
@@ -99,7 +109,7 @@ class Gateway:
         self._options = TransportOptions(poll_timeout=settings.poll_timeout, origin_allowed=self.origin_allowed)
         self.transports: tuple[Transport, ...] = tuple(BY_NAME[t](self._options) for t in transports)
         self._recognizers: tuple[Transport, ...] = tuple(t(self._options) for t in TRANSPORTS)
-        self.limits = settings.limits
+        self.limits = _checked(settings.limits, self.name)
         self.authenticate = authenticate
         self.clock = clock
         self.registry = Registry(settings.max_groups_per_connection)
@@ -227,7 +237,8 @@ class Gateway:
         origin = request.origin
         if origin is None or origin == request.own_origin:
             return send
-        headers = [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
+        headers = [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin"),
+                   (b"access-control-expose-headers", STREAM_HEADER)]
         if origin in self.allowed_origins and origin != "*":  # never credentials beside a wildcard
             headers.append((b"access-control-allow-credentials", b"true"))
 
@@ -257,9 +268,8 @@ class Gateway:
         if conn is None and request.method in ("POST", "DELETE"):
             await self._forward(request, token, receive, send)
             return
-        if conn is None and token in self._lingering and request.method == "GET" and request.scope["type"] == "http":
-            await self._closed_poll(self._lingering.pop(token), send)
-            return
+        if conn is None and token in self._lingering and request.method == "GET":
+            conn = self._lingering.pop(token)  # closed: its stream carries the Close message, then ends
         if conn is None:
             await self._unknown_token(request, send)
             return
@@ -273,12 +283,6 @@ class Gateway:
             await self._stream(conn, request, receive, send)
         else:
             await respond_error(send, 405, f"method {request.method} is not allowed")
-
-    @staticmethod
-    async def _closed_poll(conn: ServerConnection, send: Send) -> None:
-        """A poll just after its connection closed gets what was left for it (the Close message), else 204."""
-        text = conn.core.take(conn.now())
-        await respond(send, 200 if text else 204, text.encode())
 
     async def _forward(self, request: Request, token: str, receive: Receive, send: Send) -> None:
         """POST or DELETE for a token not held here. An unknown one is answered (404/429) before any of the
@@ -364,6 +368,8 @@ class Gateway:
         status, error = await self._receive(conn, text)
         if error is not None:
             await respond_error(send, status, error)
+        elif conn.core.handshaken and not conn.core.attached and conn.core.generation:  # a stream was, and is gone
+            await respond(send, status, headers=[(STREAM_HEADER, b"none")])
         else:
             await respond(send, status)
 

@@ -22,8 +22,8 @@ class Settings:
     """A connection whose client sent nothing for this long is closed."""
     handshake_timeout: float = 15.0
     """A negotiated connection that has not completed the hub handshake by then is closed."""
-    disconnect_timeout: float = 15.0
-    """A connection with no stream attached (between polls, or dropped and resumable) lives this long."""
+    disconnect_timeout: float = 45.0
+    """A connection with no stream attached lives this long: over the clients' 30 s server timeout plus a resume."""
     poll_timeout: float = 20.0
     """A long poll with nothing to deliver is answered empty after this long."""
     send_timeout: float = 30.0

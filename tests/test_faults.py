@@ -45,6 +45,8 @@ class Pipe:
     """The client sent a GET and the server has not answered yet (a held poll)."""
     method: bytes = b""
     """The method of the request the client sent last on this connection."""
+    muted: bool = False
+    """Cut silently: nothing more reaches the client, whose socket stays open (see ``Relay.silent_cut``)."""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -70,6 +72,7 @@ class Relay:
         self.hold_post_responses: asyncio.Event | None = None
         """While set to an Event not yet set, responses to POSTs wait for it (a slow proxy)."""
         self.cuts = 0
+        self.muted: set[Pipe] = set()
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -90,6 +93,8 @@ class Relay:
     async def _copy(self, pipe: Pipe, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: bool) -> None:
         try:
             while data := await reader.read(65536):
+                if pipe.muted:
+                    continue
                 while self.silent:
                     await asyncio.sleep(0.05)
                 if up and data[:8].split(b" ", 1)[0] in (b"GET", b"POST", b"DELETE"):
@@ -109,7 +114,8 @@ class Relay:
             pass
         finally:
             self.pipes.discard(pipe)
-            writer.transport.abort()
+            if not (pipe.muted and writer is pipe.client):
+                writer.transport.abort()
 
     def _cut(self, pipe: Pipe) -> None:
         self.pipes.discard(pipe)
@@ -123,6 +129,18 @@ class Relay:
         for pipe in pipes:
             self._cut(pipe)
         return len(pipes)
+
+    def silent_cut(self) -> int:
+        """Cut every stream (a GET or a WebSocket) as a proxy's idle timeout may: the server's side is closed, and
+        the client's stays open and gets nothing more, not even an end. Returns how many were cut."""
+        streams = [p for p in self.pipes if p.method == b"GET"]
+        for pipe in streams:
+            pipe.muted = True
+            self.pipes.discard(pipe)
+            self.muted.add(pipe)
+            pipe.server.close()
+        self.cuts += len(streams)
+        return len(streams)
 
     def gateway_timeout(self) -> int:
         """Answer every held GET with a 504 and drop its upstream, as a proxy's read timeout does."""
@@ -140,6 +158,9 @@ class Relay:
         if self._server is not None:
             self._server.close()
         self.reset()
+        for pipe in self.muted:
+            _reset(pipe.client)
+        self.muted.clear()
         await asyncio.sleep(0)
 
 

@@ -72,7 +72,7 @@ def websocket(port: int, path: str, **kwargs: object) -> RawWebSocket:
 
 DEFAULTS = {
     "max_message_size": 32 * 1024, "max_buffer": 1024 * 1024, "keepalive_interval": 15.0, "client_timeout": 30.0,
-    "handshake_timeout": 15.0, "disconnect_timeout": 15.0, "send_timeout": 30.0, "poll_timeout": 20.0,
+    "handshake_timeout": 15.0, "disconnect_timeout": 45.0, "send_timeout": 30.0, "poll_timeout": 20.0,
     "max_body": 1024 * 1024, "max_connections": 100_000, "max_groups_per_connection": 100,
 }
 

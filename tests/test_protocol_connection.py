@@ -344,7 +344,7 @@ def test_no_handshake_timeout_after_the_handshake() -> None:
 
 
 def test_disconnect_timeout() -> None:
-    conn = connected()
+    conn = connected(limits=Limits(disconnect_timeout=15.0))
     conn.detach(1, 10.0)
     assert conn.tick(24.9) is None
     assert conn.tick(25.0) == "disconnect timeout"

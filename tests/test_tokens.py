@@ -121,11 +121,16 @@ def test_a_token_dies_with_its_connection(live: Live) -> None:
     assert RawWebSocket(live.port, f"/hub?id={token}").status == 404
 
 
-def test_a_websocket_on_a_token_just_closed_is_404(live: Live) -> None:
+def test_a_websocket_on_a_token_just_closed_gets_its_close_message_once_then_404(live: Live) -> None:
     token = negotiate(live.port)["connectionToken"]
     assert request(live.port, "GET", f"/hub?id={token}").status == 200
     assert post(live.port, "/hub", token, HANDSHAKE).status == 200
-    assert request(live.port, "DELETE", f"/hub?id={token}").status == 202  # its Close message waits for a poll
+    assert request(live.port, "DELETE", f"/hub?id={token}").status == 202  # its Close message waits for a stream
+    ws = RawWebSocket(live.port, f"/hub?id={token}")
+    try:
+        assert ws.accepted and ws.recv_text() == '{}' + RS + '{"type":7}' + RS and ws.recv_text() is None
+    finally:
+        ws.close()
     assert RawWebSocket(live.port, f"/hub?id={token}").status == 404
 
 

@@ -69,9 +69,26 @@ ATTACHED = frozenset({State.CONNECTING, State.CONNECTED})
 HANDSHAKEN = frozenset({State.CONNECTED, State.DETACHED})
 
 
+CLIENT_SERVER_TIMEOUT = 30.0
+"""The clients' server timeout: with nothing received for this long, a client takes its stream as dead (the JS
+client's ``serverTimeout``, the Python client's ``server_timeout``, the official client's 30 s)."""
+RESUME_TIME = 10.0
+"""What a resume may take once the client noticed a drop: two attempts at the clients' 5 s start timeout."""
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Per-connection limits and timeouts, in bytes and seconds."""
+    """Per-connection limits and timeouts, in bytes and seconds.
+
+    The lifetimes must agree with the clients' (``lifetime_problems`` checks them). A stream can end in a way
+    only the server sees: a proxy cuts an idle response and the page's EventSource or iframe fires nothing. The
+    client finds out at the latest after its server timeout of silence, then resumes. So the invariant is::
+
+        disconnect_timeout >= CLIENT_SERVER_TIMEOUT + RESUME_TIME
+
+    or a client comes back to a connection already forgotten, with its groups and every message sent meanwhile
+    lost. And ``keepalive_interval`` stays under the clients' server timeout and under 60 s (proxy idle timeouts).
+    """
 
     max_message_size: int = 32 * 1024
     max_buffer: int = 1024 * 1024
@@ -82,9 +99,28 @@ class Limits:
     keepalive_interval: float = 15.0
     client_timeout: float = 30.0
     handshake_timeout: float = 15.0
-    disconnect_timeout: float = 15.0
+    disconnect_timeout: float = 45.0
+    """How long a detached connection waits for its client to resume (see the invariant above)."""
     send_timeout: float = 30.0
     """A write to the client blocked this long closes the connection as a slow consumer."""
+
+    def lifetime_problems(
+        self, server_timeout: float = CLIENT_SERVER_TIMEOUT, resume_time: float = RESUME_TIME,
+    ) -> list[str]:
+        """The lifetime invariants these limits break for clients with ``server_timeout`` (none for the defaults)."""
+        problems = []
+        if self.disconnect_timeout < server_timeout + resume_time:
+            problems.append(
+                f"disconnect_timeout {self.disconnect_timeout:g} s is shorter than the clients' server timeout "
+                f"{server_timeout:g} s plus a resume's {resume_time:g} s: a client that notices a cut "
+                "late finds its connection gone"
+            )
+        if not self.keepalive_interval < min(server_timeout, 60.0):
+            problems.append(
+                f"keepalive_interval {self.keepalive_interval:g} s must be under the clients' server timeout "
+                f"{server_timeout:g} s and under 60 s"
+            )
+        return problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,4 +442,6 @@ def _utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
-__all__ = ["Connection", "Event", "Limits", "Ping", "Received", "State", "TRANSITIONS"]
+__all__ = [
+    "CLIENT_SERVER_TIMEOUT", "RESUME_TIME", "Connection", "Event", "Limits", "Ping", "Received", "State", "TRANSITIONS",
+]

@@ -47,8 +47,14 @@ class Transport(Protocol):
 
 
 def claim(conn: ServerConnection, transport: Transport, *, resume: bool) -> int | None:
-    """Attach a stream of ``transport`` to ``conn``; None when another stream holds it (409)."""
+    """Attach a stream of ``transport`` to ``conn``; None when another stream holds it (409).
+
+    A closed connection takes no stream: the stream only carries what was left for it (the Close
+    message), in its own framing, and ends.
+    """
     core = conn.core
+    if core.state is State.CLOSED:
+        return core.generation
     if core.attached:
         supersede = conn.stream == transport.name and not transport.persistent
         if not supersede and not (core.stateful and core.handshaken):

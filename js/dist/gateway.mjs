@@ -72,11 +72,12 @@ var fetchInit = (options, method, body) => ({
   credentials: options.withCredentials ? "include" : "same-origin"
 });
 var Poster = class {
-  constructor(env, options, url, onerror) {
+  constructor(env, options, url, onerror, watch) {
     this.env = env;
     this.options = options;
     this._url = url;
     this._onerror = onerror;
+    this._watch = watch;
     this._queue = [];
     this._busy = false;
     this.stopped = false;
@@ -111,6 +112,7 @@ var Poster = class {
   async _post(body) {
     try {
       const response = await this.env.fetch(this._url, fetchInit(this.options, "POST", body));
+      if (this._watch && response.headers?.get("x-gateway-stream") == "none") this._onerror(failure("no stream at the server"));
       return response.ok ? 0 : response.status;
     } catch (e) {
       return -1;
@@ -130,7 +132,7 @@ var ServerSentEvents = class extends Transport {
     return Boolean(env.EventSource && env.fetch);
   }
   connect(url) {
-    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error), true);
     return new Promise((resolve, reject) => {
       const source = this._source = new this.env.EventSource(url, { withCredentials: Boolean(this.options.withCredentials) });
       let open = false;
@@ -166,7 +168,7 @@ var ForeverFrame = class extends Transport {
   }
   async connect(url) {
     const { document, window, location } = this.env;
-    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error), true);
     this._origin = new URL(url).origin;
     this._id = frameId();
     this._listener = (event) => this._message(event);

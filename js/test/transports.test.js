@@ -224,6 +224,47 @@ test("Poster gives up on a 503 after 10 tries", async () => {
   assert.deepEqual(errors.map((e) => e.message), ["POST failed: HTTP 503"]);
 });
 
+test("Poster of a streaming transport reports an answer saying the server has no stream; others ignore it", async () => {
+  const headers = { get: (name) => (name === "x-gateway-stream" ? "none" : null) };
+  const env = { fetch: async () => ({ ok: true, status: 200, headers }), setTimeout: (fn) => fn() };
+  const errors = { watch: [], plain: [] };
+  new Poster(env, {}, "u", (e) => errors.watch.push(e.message), true).send("x");
+  new Poster(env, {}, "u", (e) => errors.plain.push(e.message)).send("x");
+  await flush();
+  assert.deepEqual(errors, { watch: ["no stream at the server"], plain: [] });
+});
+
+test("ServerSentEvents and ForeverFrame watch their POST answers; LongPolling does not", async () => {
+  const watched = {};
+  for (const T of [ServerSentEvents, ForeverFrame, LongPolling]) {
+    const headers = { get: () => "none" };
+    let polls = 0;
+    const env = {
+      // the first poll answers at once, the next ones are held
+      fetch: (url, init) => (init.method === "GET" && polls++ ? new Promise(() => {}) : Promise.resolve({ ok: true, status: 200, headers, text: async () => "" })),
+      setTimeout: (fn) => fn(),
+      EventSource: class { close() {} },
+      document: { readyState: "loading" },
+      window: { addEventListener() {}, removeEventListener() {} },
+      location: { origin: "https://app.test" },
+    };
+    const transport = new T(env, {});
+    const closed = [];
+    transport.onclose = (e) => closed.push(e.message);
+    transport.connect("https://gw.test/hub?id=T").catch(() => {});
+    await flush();
+    transport.send("x");
+    await flush();
+    watched[T.transportName] = closed;
+    transport.stop();
+  }
+  assert.deepEqual(watched, {
+    ServerSentEvents: ["no stream at the server"],
+    ForeverFrame: ["no stream at the server"],
+    LongPolling: [],
+  });
+});
+
 test("supported() reads only the injected environment", () => {
   const none = {};
   assert.deepEqual(TRANSPORTS.map((T) => T.supported(none)), [false, false, false, false]);
