@@ -396,3 +396,73 @@ class CuttableRelay:
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+
+@dataclass(eq=False)
+class _Link:
+    """One connection through a `SilentCutRelay`: its two writers and the request line it carries now."""
+
+    client: asyncio.StreamWriter
+    server: asyncio.StreamWriter
+    request: bytes = b""
+    muted: bool = False
+
+
+METHODS = (b"GET ", b"POST ", b"DELETE ", b"OPTIONS ")
+
+
+class SilentCutRelay(CuttableRelay):
+    """A `CuttableRelay` that can also cut a stream the way only the server sees.
+
+    `silent_cut(marker)` closes the server side of every connection whose current request line contains `marker`
+    and forwards nothing more to the browser, whose socket stays open: no end, no reset, no error. That is what a
+    forward proxy cutting an idle response may leave a page with: an iframe that stays "loading" and fires nothing.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self._links: set[_Link] = set()
+        super().__init__(upstream_port)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.connections_total += 1
+        link = _Link(writer, up_writer)
+        self._links.add(link)
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(
+            self._forward(link, reader, up_writer, True), self._forward(link, up_reader, writer, False)
+        )
+        self._links.discard(link)
+        self._writers -= {writer, up_writer}
+
+    @staticmethod
+    async def _forward(link: _Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: bool) -> None:
+        try:
+            while data := await reader.read(65536):
+                if up and data.startswith(METHODS):
+                    link.request = data.split(b"\r\n", 1)[0]
+                if link.muted:
+                    continue  # swallowed: the browser's socket stays open and hears nothing more
+                writer.write(data)
+                await writer.drain()
+            if writer.can_write_eof() and not (link.muted and writer is link.client):
+                writer.write_eof()
+        except (OSError, RuntimeError):
+            if not (link.muted and writer is link.client):
+                writer.transport.abort()
+
+    async def _silent_cut(self, marker: bytes) -> int:
+        links = [link for link in self._links if marker in link.request and not link.muted]
+        for link in links:
+            link.muted = True
+            link.server.close()
+        self.cuts += len(links)
+        return len(links)
+
+    def silent_cut(self, marker: bytes) -> int:
+        """Cut silently every connection whose request line contains `marker`; returns how many."""
+        return asyncio.run_coroutine_threadsafe(self._silent_cut(marker), self._loop).result(5)

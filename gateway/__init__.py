@@ -8,6 +8,11 @@ from .app import Gateway, Refused
 from .backplane import HubClients
 from .hub import Hub, HubError
 from .protocol import Limits
+from .server.settings import Settings
+from .server.view import ConnectionCounts, ConnectionInfo, ConnectionsView
 
-__all__ = ["Gateway", "Hub", "HubClients", "HubError", "Limits", "Refused"]
+__all__ = [
+    "ConnectionCounts", "ConnectionInfo", "ConnectionsView", "Gateway", "Hub", "HubClients", "HubError", "Limits",
+    "Refused", "Settings",
+]
 __version__ = "0.1.0"

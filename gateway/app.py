@@ -7,12 +7,14 @@ from collections.abc import Callable, Iterable
 
 from .backplane import Backplane, HubClients, InProcessBackplane, Target
 from .hub import Hub, HubDispatcher
-from .protocol import Limits
-from .server.app import Server, ServerOptions
+from .server.app import Server
 from .server.negotiate import Authenticate, Refused
+from .server.settings import Settings
 from .transports import TRANSPORT_NAMES
 
 __all__ = ["Gateway", "Refused"]
+
+DEFAULT_SETTINGS = Settings()
 
 
 class Gateway(Server):
@@ -20,35 +22,33 @@ class Gateway(Server):
 
     ``transports`` both restricts and orders what negotiate offers. ``allowed_origins`` lists the
     origins (``scheme://host:port``) that may use the hub from another origin; ``"*"`` allows any
-    origin, without credentials.
+    origin, without credentials. ``settings`` holds every timing and limit (see ``Settings``).
+
+    The rate limits key on the TCP peer's address; ``trusted_proxies`` (addresses or networks) names the
+    proxies whose ``X-Forwarded-For`` is believed instead.
     """
 
     def __init__(
         self,
         hub: type[Hub],
         *,
+        settings: Settings = DEFAULT_SETTINGS,
         name: str | None = None,
         transports: Iterable[str] = TRANSPORT_NAMES,
         allowed_origins: Iterable[str] = (),
         backplane: Backplane | None = None,
-        limits: Limits | None = None,
-        poll_timeout: float = 20.0,
-        max_body: int = 1024 * 1024,
-        max_connections: int = 100_000,
-        max_groups_per_connection: int = 100,
         authenticate: Authenticate | None = None,
         clock: Callable[[], float] = time.monotonic,
-        tick_interval: float = 1.0,
+        trusted_proxies: Iterable[str] = (),
     ) -> None:
-        options = ServerOptions(
-            tuple(transports), frozenset(allowed_origins), limits or Limits(), poll_timeout, max_body,
-            max_connections, max_groups_per_connection, authenticate, clock, tick_interval,
-        )
         name = name or hub.__name__
         backplane = backplane or InProcessBackplane()
         self.clients = HubClients(self._publish)
         self.dispatcher = HubDispatcher(hub, name, backplane, self._publish)
-        super().__init__(self.dispatcher, name, backplane, options)
+        super().__init__(
+            self.dispatcher, name, backplane, settings, transports=transports, allowed_origins=allowed_origins,
+            authenticate=authenticate, clock=clock, trusted_proxies=trusted_proxies,
+        )
 
     async def _publish(self, target: Target, record: str) -> None:
         await self.backplane.publish(self.name, target, record)

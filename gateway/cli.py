@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
+from typing import Any
 
+from .server.settings import Settings
 from .transports import TRANSPORT_NAMES
+
+SETTING_TYPES: dict[str, type[float] | type[int]] = {
+    name: float if isinstance(value, float) else int for name, value in dataclasses.asdict(Settings()).items()
+}
 
 
 def _transports(value: str) -> tuple[str, ...]:
@@ -17,6 +24,17 @@ def _transports(value: str) -> tuple[str, ...]:
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"choose from {', '.join(TRANSPORT_NAMES)}")
     return names
+
+
+def _setting(value: str) -> tuple[str, float | int]:
+    name, _, raw = value.partition("=")
+    kind = SETTING_TYPES.get(name.strip())
+    if kind is None:
+        raise argparse.ArgumentTypeError(f"unknown setting {name!r}; known: {', '.join(SETTING_TYPES)}")
+    try:
+        return name.strip(), kind(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} takes a number, not {raw!r}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,10 +47,15 @@ def _parser() -> argparse.ArgumentParser:
                       help="comma-separated, in priority order (default: all four)")
     demo.add_argument("--allow-origin", action="append", dest="origins", metavar="ORIGIN",
                       help="an origin allowed to use the hubs from another page (repeatable; default: any)")
-    demo.add_argument("--poll-timeout", type=float, default=20.0, help="long-poll hold time in seconds")
+    demo.add_argument("--poll-timeout", type=float, help="long-poll hold time in seconds (the poll_timeout setting)")
+    demo.add_argument("--set", type=_setting, action="append", dest="settings", default=[], metavar="NAME=VALUE",
+                      help="any gateway setting, e.g. --set keepalive_interval=10 (repeatable; see the README)")
     demo.add_argument("--redis", metavar="URL", help="share a Redis backplane and job store (redis://host:port/db)")
     demo.add_argument("--workers", type=int, default=1, help="server processes on the port (needs --redis if > 1)")
     demo.add_argument("--job-workers", type=int, default=4, help="job worker tasks per process (0: none)")
+    demo.add_argument("--trusted-proxy", action="append", dest="trusted_proxies", metavar="ADDRESS",
+                      help="a proxy (address or network) whose X-Forwarded-For names the client (repeatable; "
+                           "default: none, the rate limits key on the TCP peer)")
     demo.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     worker = sub.add_parser("worker", help="run job workers that publish progress through Redis")
     worker.add_argument("--redis", metavar="URL", required=True)
@@ -55,13 +78,28 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
+    settings = dict(args.settings)
+    if args.poll_timeout is not None:
+        settings["poll_timeout"] = args.poll_timeout
+    try:
+        Settings(**settings)  # refuse a bad value here, not in every worker process
+    except ValueError as exc:
+        raise SystemExit(f"gateway demo: {exc}") from None
     options = {"transports": list(args.transports), "allowed_origins": args.origins or ["*"],
-               "poll_timeout": args.poll_timeout, "job_workers": args.job_workers, "redis_url": args.redis,
-               "log_level": args.log_level}
+               "settings": settings, "job_workers": args.job_workers, "redis_url": args.redis,
+               "log_level": args.log_level, "trusted_proxies": args.trusted_proxies or []}
     os.environ["GATEWAY_DEMO"] = json.dumps(options)
     backplane = f"redis at {args.redis}" if args.redis else "in-process backplane"
     print(f"gateway demo on http://{args.host}:{args.port}/  ({', '.join(args.transports)}; {backplane}; "
           f"{args.workers} process{'es' if args.workers > 1 else ''})", flush=True)
     uvicorn.run("gateway.demo.app:create_app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers if args.workers > 1 else None, http="h11", ws="wsproto",
-                log_level=args.log_level, timeout_graceful_shutdown=2, access_log=False)
+                log_level=args.log_level, timeout_graceful_shutdown=2, access_log=False, **proxy_options(args))
+
+
+def proxy_options(args: argparse.Namespace) -> dict[str, Any]:
+    """uvicorn's proxy headers: off unless ``--trusted-proxy`` names proxies, then trusting those alone."""
+    proxies: list[str] = args.trusted_proxies or []
+    if not proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(proxies)}

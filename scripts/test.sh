@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every check the project has, in the order CI runs them; stops at the first failure.
-#   lint (ruff) -> types (mypy --strict gateway) -> pytest tests (the import-layer test among them) -> js: npm test -> pytest e2e
+#   lint (ruff) -> types (mypy --strict gateway) -> pytest tests (the import-layer test among them)
+#   -> js: npm test (source, then the minified build) -> pytest e2e
+#   -> pytest tests again on the lowest and the newest allowed starlette/uvicorn/h11/wsproto
 # Extra arguments are passed to both pytest runs (e.g. -x, -k name). A pytest run that collects no test fails.
 # Environment: GATEWAY_SKIP_SETUP=1 skips scripts/setup.sh (for a machine already set up).
 set -uo pipefail
@@ -73,9 +75,10 @@ step() {
             ;;
         node)
             "$@" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
-            p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
-            f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
-            s=$(sed -n 's/^# skipped \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
+            # one report per node --test run (npm test runs two): add them up
+            p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$log" | awk '{n += $1} END {print n + 0}')
+            f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$log" | awk '{n += $1} END {print n + 0}')
+            s=$(sed -n 's/^# skipped \([0-9][0-9]*\)$/\1/p' "$log" | awk '{n += $1} END {print n + 0}')
             p=${p:-0}; f=${f:-0}; s=${s:-0}
             [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && { echo "test: $name ran no test" >&2; rc=5; }
             counts="$p passed, $f failed"
@@ -102,5 +105,6 @@ step "ruff" plain ruff check gateway tests e2e
 step "mypy --strict gateway" plain mypy --strict gateway
 step "pytest tests" pytest limit 900 "$PY" -m pytest tests -q -p no:cacheprovider "$@"
 step "js: npm test" node limit 300 npm --prefix js test
-step "pytest e2e" pytest limit 420 "$PY" -m pytest e2e -q -p no:cacheprovider "$@"
+step "pytest e2e" pytest limit 600 "$PY" -m pytest e2e -q -p no:cacheprovider "$@"
+step "deps: lowest and newest" plain limit 900 bash scripts/deps-matrix.sh both -q -p no:cacheprovider
 summary 0

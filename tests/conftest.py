@@ -39,12 +39,11 @@ def _free_port() -> int:
 def server() -> Iterator[LiveServer]:
     import uvicorn
 
+    from gateway import Settings
     from gateway.demo.app import create_app
-    from gateway.server.limits import BadTokenLimiter
 
-    app = create_app(poll_timeout=5.0)
-    for gateway in app.state.gateways:
-        gateway.bad_tokens = BadTokenLimiter(limit=1_000_000)  # the suite asks for unknown tokens on purpose
+    # the suite asks for unknown tokens on purpose
+    app = create_app(settings=Settings(poll_timeout=5.0, bad_token_limit=1_000_000))
     port = _free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, http="h11", ws="wsproto", log_level="warning",

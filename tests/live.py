@@ -383,3 +383,159 @@ def sse(port: int, path: str, token: str, *, headers: dict[str, str] | None = No
 
 def forever_frame(port: int, path: str, token: str, origin: str, **kwargs: Any) -> RawStream:
     return RawStream(port, f"{path}?id={token}&transport=ForeverFrame&origin={origin}&frame=f", **kwargs)
+
+
+# --- hardening: a bystander's latency, held requests, a server in its own process --------------------------------
+
+
+class Bystander:
+    """A WebSocket connection that calls ``Echo`` every ``interval`` s, in a thread, while an attack runs beside it.
+
+    ``worst`` is its slowest round trip: how long the server's event loop was held, plus one round trip.
+    """
+
+    def __init__(self, port: int, path: str = "/hub", interval: float = 0.02) -> None:
+        token = negotiate(port, path)["connectionToken"]
+        self.ws = RawWebSocket(port, f"{path}?id={token}", timeout=5.0)
+        self.ws.send_text(HANDSHAKE)
+        assert self.ws.records(lambda r: bool(r)) == ["{}"]
+        self.interval = interval
+        self.latencies: list[float] = []
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bystander", daemon=True)
+
+    def _echo(self, tag: str) -> float:
+        from gateway.protocol.messages import Invocation
+
+        started = time.perf_counter()
+        self.ws.send_text(hubjson.encode(Invocation("Echo", [tag], tag)))
+        records = self.ws.records(lambda r: any(f'"invocationId":"{tag}"' in x for x in r), timeout=5.0)
+        if not any(f'"result":"{tag}"' in r for r in records):
+            raise AssertionError(f"the bystander's echo {tag} got no answer: {records}")
+        return time.perf_counter() - started
+
+    def _run(self) -> None:
+        count = 0
+        while not self._stop.is_set():
+            count += 1
+            try:
+                self.latencies.append(self._echo(f"b{count}"))
+            except (AssertionError, OSError):
+                self.failures += 1
+            self._stop.wait(self.interval)
+
+    @property
+    def worst(self) -> float:
+        return max(self.latencies, default=float("inf"))
+
+    def __enter__(self) -> Bystander:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.ws.close()
+
+
+class HeldPost:
+    """A POST that announces a body of ``length`` bytes, sends ``first`` bytes of it, and then holds."""
+
+    def __init__(self, port: int, target: str, length: int, first: bytes, *, source: str = "127.0.0.1",
+                 timeout: float = 5.0) -> None:
+        self.sock = socket.socket()
+        self.sock.settimeout(timeout)
+        self.sock.bind((source, 0))
+        self.sock.connect(("127.0.0.1", port))
+        head = f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {length}\r\n\r\n"
+        self.sent = 0
+        with contextlib.suppress(OSError):  # a server that answered and closed early may refuse the rest
+            self.sock.sendall(head.encode() + first)
+            self.sent = len(first)
+
+    def response(self, timeout: float) -> tuple[bytes, bool]:
+        """What the server answered within ``timeout`` s, and whether it then closed the socket."""
+        self.sock.settimeout(0.1)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except ConnectionResetError:
+                return data, True
+            if not chunk:
+                return data, True
+            data += chunk
+        return data, False
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.sock.close()
+
+
+def rss_bytes(pid: int) -> int:
+    """A process's resident set size, from /proc/<pid>/status (VmRSS)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@contextlib.contextmanager
+def serve_process(app: str, *, env: dict[str, str] | None = None, app_dir: str = "tests") -> Iterator[tuple[int, int]]:
+    """Serve ``module:attribute`` with uvicorn (h11, wsproto) in a subprocess; yields (port, pid)."""
+    import os
+    import subprocess
+    import sys
+
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", app, "--app-dir", app_dir, "--host", "127.0.0.1", "--port", str(port),
+               "--http", "h11", "--ws", "wsproto", "--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, env={**os.environ, **(env or {})})
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the server process did not start")
+            time.sleep(0.05)
+        yield port, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def flood_negotiates(port: int, sources: list[str], each: int) -> Counter[int]:
+    """``each`` negotiates from every source address, on one keep-alive connection per source, in threads."""
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def run(source: str) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+        local: Counter[int] = Counter()
+        for _ in range(each):
+            conn.request("POST", "/hub/negotiate?negotiateVersion=1")
+            response = conn.getresponse()
+            response.read()
+            local[response.status] += 1
+            if response.getheader("connection", "").lower() == "close":
+                conn.close()
+        conn.close()
+        with lock:
+            statuses.update(local)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in sources]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses

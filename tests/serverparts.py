@@ -11,8 +11,10 @@ from gateway.protocol import Limits, Received
 from gateway.protocol.hubjson import RS, encode, encode_handshake_request
 from gateway.protocol.messages import Invocation
 from gateway.server.connection import ServerConnection
+from gateway.server.deadlines import Deadlines
 from gateway.server.handler import Handler
 from gateway.server.lifecycle import Lifecycle
+from gateway.server.limits import PendingLimiter
 from gateway.server.lookup import Closed
 from gateway.server.node import Node
 from gateway.server.registry import Registry
@@ -48,17 +50,20 @@ class Parts:
     closed: Closed
     node: Node
     clock: Clock
+    deadlines: Deadlines
 
     async def publish(self, target: Target, record: str) -> None:
         await self.backplane.publish("hub", target, record)
 
 
 def parts(handler: Handler, limits: Limits | None = None) -> Parts:
-    registry, backplane, closed, clock = Registry(), InProcessBackplane(), Closed(), Clock()
-    lifecycle = Lifecycle("hub", registry, backplane, handler, closed, limits=limits or Limits(), clock=clock)
+    registry, backplane, closed, clock = Registry(), InProcessBackplane(), Closed(5.0), Clock()
+    deadlines = Deadlines(clock)
+    lifecycle = Lifecycle("hub", registry, backplane, handler, closed, limits=limits or Limits(), clock=clock,
+                          deadlines=deadlines, pending=PendingLimiter())
     node = Node(registry, lifecycle.restore)
     backplane.register("hub", node)
-    return Parts(registry, backplane, lifecycle, closed, node, clock)
+    return Parts(registry, backplane, lifecycle, closed, node, clock, deadlines)
 
 
 async def handshaken(p: Parts, user: str | None = None, stateful: bool = False) -> ServerConnection:

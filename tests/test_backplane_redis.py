@@ -78,7 +78,7 @@ class RoomHub(Hub):
 async def nodes(redis_server: RedisServer) -> AsyncIterator[list[Gateway]]:
     """Two 'processes': two gateways for the same hub, each with its own backplane node."""
     backplanes = [RedisBackplane(redis_server.url, handover_timeout=1.0) for _ in range(2)]
-    gateways = [Gateway(RoomHub, name="rooms", backplane=b, limits=None) for b in backplanes]
+    gateways = [Gateway(RoomHub, name="rooms", backplane=b) for b in backplanes]
     for b in backplanes:
         await b.start()
     yield gateways

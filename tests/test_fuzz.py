@@ -17,19 +17,18 @@ from hypothesis import strategies as st
 from live import HANDSHAKE, RS, Live, RawWebSocket, negotiate, post, request, serve_gateways, wait_until
 from wsproto.events import BytesMessage
 
-from gateway import Gateway, Limits
+from gateway import Gateway, Limits, Settings
 from gateway.demo.hubs import EchoHub
 from gateway.protocol import Connection, ProtocolError, framing, hubjson
 from gateway.protocol.errors import MessageTooLarge
 from gateway.protocol.framing import ForeverFrameParser, SSEParser
-from gateway.protocol.messages import Invocation
+from gateway.protocol.messages import Invocation, UnknownMessage
 from gateway.protocol.negotiate import (
     NegotiateRequest,
     NegotiateResponse,
     parse_negotiate_query,
     parse_negotiate_response,
 )
-from gateway.server.limits import BadTokenLimiter
 
 DEEP = "[" * 100_000
 """Nesting deeper than the interpreter's recursion limit: json raises RecursionError, not ValueError."""
@@ -70,7 +69,7 @@ def only_protocol_errors(call: Any, *args: Any) -> Any:
 @example('{"type":3,"invocationId":"1","result":1,"error":"e"}')
 def test_parse_message_answers_a_message_or_a_protocol_error(record: str) -> None:
     message = only_protocol_errors(hubjson.parse_message, record)
-    if message is not None:  # what parses can be written back, and reads the same
+    if message is not None and not isinstance(message, UnknownMessage):  # what parses can be written back
         assert hubjson.parse_message(hubjson.encode(message)[:-1]) == message
 
 
@@ -217,9 +216,8 @@ MAX_BODY = 4096
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
-    gateway = Gateway(EchoHub, name="hub", limits=Limits(max_message_size=1024, handshake_timeout=2.0),
-                      max_body=MAX_BODY)
-    gateway.bad_tokens = BadTokenLimiter(limit=1_000_000)  # the cleanup DELETEs closed connections on purpose
+    gateway = Gateway(EchoHub, name="hub", settings=Settings(max_message_size=1024, handshake_timeout=2.0,
+                                                                 max_body=MAX_BODY, bad_token_limit=1_000_000))
     with serve_gateways({"/hub": gateway}) as server:
         yield server
 

@@ -150,8 +150,36 @@ def test_malformed_message_after_the_handshake() -> None:
     conn = connected()
     with pytest.raises(ProtocolError, match="invalid JSON"):
         conn.receive("{oops" + RS, 1.0)
-    with pytest.raises(ProtocolError, match="unknown message type 42"):
-        conn.receive('{"type":42}' + RS, 1.0)
+
+
+def test_unknown_message_types_are_ignored_and_reported_once() -> None:
+    conn = connected(stateful=True)
+    received = conn.receive('{"type":42}' + RS + inv(1) + '{"type":0,"x":1}' + RS, 1.0)
+    assert received.messages == parse(inv(1)) and received.unknown == 42
+    received = conn.receive('{"type":43}' + RS + inv(2), 1.0)
+    assert received.messages == parse(inv(2)) and received.unknown is None
+    assert conn.ignored == 3
+    assert conn.take(1.0) == hubjson.encode(Ack(2))  # unknown messages take no sequence id
+
+
+def test_a_long_text_is_received_in_batches() -> None:
+    conn = connected(limits=Limits(max_batch=3))
+    received = conn.receive("".join(inv(n) for n in range(8)) + inv(8)[:5], 1.0)
+    batches = [received.messages]
+    while received.more:
+        received = conn.receive("", 1.0)
+        batches.append(received.messages)
+    assert [len(b) for b in batches] == [3, 3, 2]
+    assert [m for b in batches for m in b] == parse("".join(inv(n) for n in range(8)))
+    assert conn.receive(inv(8)[5:], 1.0) == Received(parse(inv(8)))
+
+
+def test_the_handshake_and_a_batch_arrive_together() -> None:
+    conn = Connection(0.0, limits=Limits(max_batch=2))
+    conn.attach(0.0)
+    received = conn.receive(HANDSHAKE + inv(1) + inv(2), 0.0)
+    assert received.handshake and received.messages == parse(inv(1)) and received.more
+    assert conn.receive("", 0.0) == Received(parse(inv(2)))
 
 
 def test_oversized_message() -> None:
@@ -196,6 +224,12 @@ def test_close_queues_a_close_message() -> None:
     conn.close("again")  # closing twice is harmless
     assert conn.close_reason == "server shutting down"
     assert not conn.has_output
+
+
+def test_a_close_may_let_the_client_reconnect() -> None:
+    conn = connected()
+    conn.close("server shutting down", allow_reconnect=True)
+    assert conn.take(1.0) == '{"type":7,"error":"server shutting down","allowReconnect":true}\x1e'
 
 
 def test_close_without_notice_or_before_the_handshake() -> None:
@@ -310,7 +344,7 @@ def test_no_handshake_timeout_after_the_handshake() -> None:
 
 
 def test_disconnect_timeout() -> None:
-    conn = connected()
+    conn = connected(limits=Limits(disconnect_timeout=15.0))
     conn.detach(1, 10.0)
     assert conn.tick(24.9) is None
     assert conn.tick(25.0) == "disconnect timeout"

@@ -185,10 +185,24 @@ def test_ff_prelude() -> None:
     assert text.endswith("-->\n")
 
 
-def test_ff_prelude_escapes_the_origin() -> None:
-    text = framing.ff_prelude("https://x</script><script>alert(1)//", "f").decode()
-    head, _, _ = text.partition("<!--")
-    assert head.count("</script>") == 1
+@pytest.mark.parametrize("origin", [
+    "https://x</script><script>alert(1)//", "*", "null", "", "https://app.example/", "https://app.example/path",
+    "javascript:alert(1)", "file://", "https://user@app.example", "https://app.example:0", "https://app.example:65536",
+    "https://app.example:", "ftp://app.example", "https://*.example", "https://app..example", " https://app.example",
+])
+def test_ff_prelude_refuses_anything_but_one_origin(origin: str) -> None:
+    assert not framing.valid_target_origin(origin)
+    with pytest.raises(ProtocolError, match=r"scheme://host\[:port\]"):
+        framing.ff_prelude(origin, "f")
+
+
+@pytest.mark.parametrize("origin", [
+    "https://app.example", "http://127.0.0.1:8000", "http://localhost:3000", "https://[::1]:8443", "http://[::1]",
+    "https://a-b.c-d.example:65535", "http://xn--bcher-kva.example",
+])
+def test_ff_prelude_takes_a_real_origin(origin: str) -> None:
+    assert framing.valid_target_origin(origin)
+    assert f'd:d}},"{origin}")' in framing.ff_prelude(origin, "f").decode()
 
 
 @pytest.mark.parametrize("frame", ["", "a" * 65, "a b", "a/b", "é", '"x"', "a<b"])

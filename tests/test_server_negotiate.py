@@ -8,7 +8,7 @@ from gateway.protocol import Connection
 from gateway.protocol.negotiate import NegotiateRequest
 from gateway.server.asgi import Receive, Request, Scope, Send
 from gateway.server.connection import ServerConnection
-from gateway.server.negotiate import Refused, negotiate
+from gateway.server.negotiate import Refusal, Refused, negotiate
 
 OPENED: list[tuple[NegotiateRequest, str | None]] = []
 
@@ -19,9 +19,9 @@ async def authenticate(request: Request) -> str | None:
     return request.headers.get("authorization")
 
 
-async def open_connection(query: NegotiateRequest, user: str | None) -> ServerConnection | None:
+async def open_connection(query: NegotiateRequest, user: str | None, request: Request) -> ServerConnection | Refusal:
     if user == "full":
-        return None
+        return Refusal(503, "too many connections", 5)
     OPENED.append((query, user))
     core = Connection(0.0)
 

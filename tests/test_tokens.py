@@ -29,7 +29,7 @@ from live import (
     wait_until,
 )
 
-from gateway import Gateway, Limits
+from gateway import Gateway, Settings
 from gateway.client import HubClient
 from gateway.demo.hubs import EchoHub
 from gateway.protocol import hubjson
@@ -55,8 +55,8 @@ CLOCK = ManualClock()
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
     gateways = {
-        "/hub": Gateway(EchoHub, name="hub", poll_timeout=POLL_TIMEOUT, tick_interval=0.05),
-        "/guarded": Gateway(EchoHub, name="guarded", clock=CLOCK, limits=Limits(handshake_timeout=1e9)),
+        "/hub": Gateway(EchoHub, name="hub", settings=Settings(poll_timeout=POLL_TIMEOUT)),
+        "/guarded": Gateway(EchoHub, name="guarded", clock=CLOCK, settings=Settings(handshake_timeout=1e9)),
     }
     with serve_gateways(gateways) as server:
         yield server
@@ -121,11 +121,16 @@ def test_a_token_dies_with_its_connection(live: Live) -> None:
     assert RawWebSocket(live.port, f"/hub?id={token}").status == 404
 
 
-def test_a_websocket_on_a_token_just_closed_is_404(live: Live) -> None:
+def test_a_websocket_on_a_token_just_closed_gets_its_close_message_once_then_404(live: Live) -> None:
     token = negotiate(live.port)["connectionToken"]
     assert request(live.port, "GET", f"/hub?id={token}").status == 200
     assert post(live.port, "/hub", token, HANDSHAKE).status == 200
-    assert request(live.port, "DELETE", f"/hub?id={token}").status == 202  # its Close message waits for a poll
+    assert request(live.port, "DELETE", f"/hub?id={token}").status == 202  # its Close message waits for a stream
+    ws = RawWebSocket(live.port, f"/hub?id={token}")
+    try:
+        assert ws.accepted and ws.recv_text() == '{}' + RS + '{"type":7}' + RS and ws.recv_text() is None
+    finally:
+        ws.close()
     assert RawWebSocket(live.port, f"/hub?id={token}").status == 404
 
 

@@ -26,6 +26,9 @@ class InProcessBackplane:
     async def claim(self, hub: str, token: str) -> bool:
         return False
 
+    async def held_elsewhere(self, hub: str, token: str) -> bool:
+        return False
+
     async def forward(self, hub: str, token: str, op: ForwardOp, body: str = "") -> tuple[int, str | None] | None:
         return None
 

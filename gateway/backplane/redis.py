@@ -282,6 +282,11 @@ class RedisBackplane:
 
     # --- forwarded requests ------------------------------------------------------------------
 
+    async def held_elsewhere(self, hub: str, token: str) -> bool:
+        """Whether the directory names another live process as the holder of ``token``'s connection."""
+        located = await self._locate(hub, token)
+        return located is not None and located[0] != self.node
+
     async def forward(self, hub: str, token: str, op: ForwardOp, body: str = "") -> tuple[int, str | None] | None:
         """Have the process holding ``token``'s connection handle a POST or DELETE; None if none does."""
         for _ in range(3):

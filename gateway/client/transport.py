@@ -68,13 +68,14 @@ class PostSender:
         self._retired = True
         self._pending.clear()
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str) -> bool:
+        """POST ``text`` (with whatever waits); True when the answer says no stream is attached at the server."""
         if self._retired:
-            return
+            return False
         self._pending.append(text)
         async with self._lock:
             if not self._pending or self._retired:
-                return  # an earlier sender's POST carried this text, or a resume replaced this sender
+                return False  # an earlier sender's POST carried this text, or a resume replaced this sender
             body = "".join(self._pending).encode("utf-8")
             self._pending.clear()
             response = await self._http.request(
@@ -82,6 +83,7 @@ class PostSender:
             )
         if response.status != 200:
             raise HttpError(response.status, response.body, "POST")
+        return response.header("x-gateway-stream") == "none"
 
     async def delete(self) -> None:
         with contextlib.suppress(OSError, HttpError):
@@ -164,9 +166,11 @@ class HttpStreamTransport:
                 self._on_close(error)
 
     async def send(self, text: str) -> None:
-        if self._sender is None:
+        sender = self._sender
+        if sender is None:
             raise TransportError("the transport is not connected")
-        await self._sender.send(text)
+        if await sender.send(text) and sender is self._sender and self._stream is not None:
+            self._stream.abort()  # the server saw our stream end (a proxy's silent cut): the reader resumes
 
     async def stop(self) -> None:
         if self._sender is not None:

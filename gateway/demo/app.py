@@ -16,14 +16,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..app import Gateway
+from ..app import DEFAULT_SETTINGS, Gateway
 from ..backplane import Backplane, InProcessBackplane
+from ..server.settings import Settings
 from ..transports import TRANSPORT_NAMES
 from .hubs import ChatHub, EchoHub, JobsHub, job_group
 from .jobs import Job, Jobs, JobStore, MemoryJobStore, RedisJobStore
 
-MAX_STEPS = 1000
-MAX_STEP_MS = 60_000
+MAX_STEPS = 200
+MAX_STEP_MS = 10_000
+MAX_JOB_MS = 600_000  # steps x step_ms: a job holds a worker for at most 10 minutes
+MAX_QUEUED = 100  # jobs waiting for a worker; past it, POST /jobs is 503
+MAX_JSON = 4096  # bytes of a POST /jobs body
 
 
 def _page(name: str) -> str:
@@ -39,14 +43,56 @@ def _int(body: dict[str, Any], key: str, default: int | None, low: int, high: in
     return value
 
 
+class BadRequest(Exception):
+    """A demo request refused: its status and error."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def _json_body(request: Request, timeout: float) -> Any:
+    """The request's JSON body: at most MAX_JSON bytes, arriving within ``timeout`` s (413, 408, 400 otherwise)."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_JSON:
+                    raise BadRequest(413, f"the body exceeds {MAX_JSON} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BadRequest(408, "the request body took too long") from None
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, RecursionError):
+        raise BadRequest(400, "the body is not JSON") from None
+
+
+def _job_request(body: Any) -> tuple[int, int, int | None]:
+    """(steps, step_ms, fail_at) from a POST /jobs body; ValueError says what is wrong."""
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    steps = _int(body, "steps", 10, 1, MAX_STEPS)
+    step_ms = _int(body, "step_ms", 500, 0, MAX_STEP_MS)
+    fail_at = _int(body, "fail_at", None, 1, MAX_STEPS)
+    assert steps is not None and step_ms is not None
+    if steps * step_ms > MAX_JOB_MS:
+        raise ValueError(f"steps x step_ms must be at most {MAX_JOB_MS} ms")
+    return steps, step_ms, fail_at
+
+
 def create_app(
     *, transports: Iterable[str] = TRANSPORT_NAMES, allowed_origins: Iterable[str] = ("*",),
-    poll_timeout: float = 20.0, job_workers: int = 4, redis_url: str | None = None,
+    settings: Settings = DEFAULT_SETTINGS, job_workers: int = 4, redis_url: str | None = None,
+    trusted_proxies: Iterable[str] = (), body_timeout: float = 10.0,
 ) -> Starlette:
     """The demo as an ASGI app: ``/``, ``/jobs``, and the hubs under ``/hubs``.
 
     With ``redis_url`` the hubs share a Redis backplane and the jobs live in Redis, so several
-    processes serve the same demo and job workers may run in yet other processes.
+    processes serve the same demo and job workers may run in yet other processes. ``trusted_proxies``
+    goes to every hub's ``Gateway``; ``body_timeout`` bounds the reading of a ``POST /jobs`` body.
     """
     transports, allowed_origins = tuple(transports), tuple(allowed_origins)
     backplane: Backplane = InProcessBackplane()
@@ -56,7 +102,8 @@ def create_app(
 
         backplane, store = RedisBackplane(redis_url), RedisJobStore(redis_url)
     options: dict[str, Any] = {"transports": transports, "allowed_origins": allowed_origins,
-                               "poll_timeout": poll_timeout, "backplane": backplane}
+                               "settings": settings, "backplane": backplane,
+                               "trusted_proxies": tuple(trusted_proxies)}
     jobs_gateway: Gateway
 
     async def publish(job: Job, event: dict[str, Any]) -> None:
@@ -71,15 +118,14 @@ def create_app(
 
     async def start_job(request: Request) -> Response:
         try:
-            body = await request.json()
-            if not isinstance(body, dict):
-                raise ValueError("the body must be a JSON object")
-            steps = _int(body, "steps", 10, 1, MAX_STEPS)
-            step_ms = _int(body, "step_ms", 500, 0, MAX_STEP_MS)
-            fail_at = _int(body, "fail_at", None, 1, MAX_STEPS)
-        except (ValueError, json.JSONDecodeError) as exc:
+            steps, step_ms, fail_at = _job_request(await _json_body(request, body_timeout))
+        except BadRequest as exc:  # the body was not read to its end: the socket goes with the answer
+            return JSONResponse({"error": str(exc)}, exc.status, headers={"Connection": "close"})
+        except ValueError as exc:
             return JSONResponse({"error": str(exc)}, 400)
-        assert steps is not None and step_ms is not None
+        if await store.queued() >= MAX_QUEUED:
+            return JSONResponse({"error": "too many jobs are waiting; try again later"}, 503,
+                                headers={"Retry-After": "5"})
         job = await queue.submit(steps, step_ms, fail_at)
         return JSONResponse({"id": job.id}, 202, headers={"Location": f"/jobs/{job.id}"})
 
@@ -99,7 +145,7 @@ def create_app(
         """Backplane status, and the connections this process holds per hub."""
         body: dict[str, Any] = {"ok": backplane.healthy, "backplane": "redis" if redis_url else "in-process",
                                 "backplane_status": "up" if backplane.healthy else "down",
-                                "connections": {g.name: len(g.registry) for g in gateways}}
+                                "connections": {g.name: len(g.connections) for g in gateways}}
         return JSONResponse(body, 200 if backplane.healthy else 503)
 
     async def static(request: Request) -> Response:
@@ -145,6 +191,7 @@ def create_app_from_env() -> Starlette:
     """The app ``gateway demo --workers N`` runs in each worker process (options in GATEWAY_DEMO)."""
     options = json.loads(os.environ.get("GATEWAY_DEMO", "{}"))
     level = options.pop("log_level", "info").upper()
+    options["settings"] = Settings(**options.pop("settings", {}))
     if not logging.getLogger().handlers:  # a worker process started by uvicorn --workers
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     return create_app(**options)

@@ -79,11 +79,15 @@ class JobStore(Protocol):
 
     async def next(self) -> Job: ...
 
+    async def queued(self) -> int:
+        """How many jobs wait for a worker."""
+        ...
+
 
 class MemoryJobStore:
     """Jobs in this process (bounded: the oldest are forgotten)."""
 
-    def __init__(self, max_jobs: int = 10_000) -> None:
+    def __init__(self, max_jobs: int = 1_000) -> None:
         self.jobs: dict[str, Job] = {}
         self.logs: dict[str, list[dict[str, Any]]] = {}
         self._cancelled: set[str] = set()
@@ -121,6 +125,9 @@ class MemoryJobStore:
 
     async def next(self) -> Job:
         return await self._queue.get()
+
+    async def queued(self) -> int:
+        return self._queue.qsize()
 
 
 Publish = Callable[[Job, dict[str, Any]], Awaitable[None]]
@@ -259,6 +266,9 @@ class RedisJobStore:
             job = await self.load(str(popped[1]))
             if job is not None:
                 return job
+
+    async def queued(self) -> int:
+        return int(await self._redis.llen(f"{self._prefix}:queue"))
 
     async def close(self) -> None:
         await self._redis.aclose()

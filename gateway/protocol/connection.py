@@ -16,7 +16,10 @@ trackable record gets the next sequence id and, once taken, stays in ``unacked``
 acks it; a resume puts a Sequence record and every unacked record back at the head of the queue.
 Incoming trackable messages are counted the same way, so duplicates after a resume are dropped.
 
-Time is an argument: ``tick(now)`` returns what is due (a keep-alive ping, or a reason to close).
+Time is an argument: ``tick(now)`` returns what is due (a keep-alive ping, or a reason to close), and
+``next_due(now)`` says when ``tick`` next has something to do, so the I/O layer wakes exactly then.
+
+Counters (records and UTF-8 bytes each way, framing excluded) are plain int adds, for the public view.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 
 from . import hubjson
 from .errors import OutboxOverflow, ProtocolError, StateError
-from .messages import Ack, Close, HubMessage, Ping, Sequence, is_trackable
+from .messages import Ack, Close, HubMessage, Ping, Sequence, UnknownMessage, is_trackable
 
 
 class State(Enum):
@@ -66,26 +69,72 @@ ATTACHED = frozenset({State.CONNECTING, State.CONNECTED})
 HANDSHAKEN = frozenset({State.CONNECTED, State.DETACHED})
 
 
+CLIENT_SERVER_TIMEOUT = 30.0
+"""The clients' server timeout: with nothing received for this long, a client takes its stream as dead (the JS
+client's ``serverTimeout``, the Python client's ``server_timeout``, the official client's 30 s)."""
+RESUME_TIME = 10.0
+"""What a resume may take once the client noticed a drop: two attempts at the clients' 5 s start timeout."""
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Per-connection limits and timeouts, in bytes and seconds."""
+    """Per-connection limits and timeouts, in bytes and seconds.
+
+    The lifetimes must agree with the clients' (``lifetime_problems`` checks them). A stream can end in a way
+    only the server sees: a proxy cuts an idle response and the page's EventSource or iframe fires nothing. The
+    client finds out at the latest after its server timeout of silence, then resumes. So the invariant is::
+
+        disconnect_timeout >= CLIENT_SERVER_TIMEOUT + RESUME_TIME
+
+    or a client comes back to a connection already forgotten, with its groups and every message sent meanwhile
+    lost. And ``keepalive_interval`` stays under the clients' server timeout and under 60 s (proxy idle timeouts).
+    """
 
     max_message_size: int = 32 * 1024
     max_buffer: int = 1024 * 1024
+    max_frame_size: int = 1024 * 1024
+    """A WebSocket message (all its frames) over this closes the connection with 1009; ``max_body`` is its POST twin."""
+    max_batch: int = 256
+    """Records parsed and dispatched in one go; a message holding more is handled in batches, yielding between them."""
     keepalive_interval: float = 15.0
     client_timeout: float = 30.0
     handshake_timeout: float = 15.0
-    disconnect_timeout: float = 15.0
+    disconnect_timeout: float = 45.0
+    """How long a detached connection waits for its client to resume (see the invariant above)."""
     send_timeout: float = 30.0
     """A write to the client blocked this long closes the connection as a slow consumer."""
+
+    def lifetime_problems(
+        self, server_timeout: float = CLIENT_SERVER_TIMEOUT, resume_time: float = RESUME_TIME,
+    ) -> list[str]:
+        """The lifetime invariants these limits break for clients with ``server_timeout`` (none for the defaults)."""
+        problems = []
+        if self.disconnect_timeout < server_timeout + resume_time:
+            problems.append(
+                f"disconnect_timeout {self.disconnect_timeout:g} s is shorter than the clients' server timeout "
+                f"{server_timeout:g} s plus a resume's {resume_time:g} s: a client that notices a cut "
+                "late finds its connection gone"
+            )
+        if not self.keepalive_interval < min(server_timeout, 60.0):
+            problems.append(
+                f"keepalive_interval {self.keepalive_interval:g} s must be under the clients' server timeout "
+                f"{server_timeout:g} s and under 60 s"
+            )
+        return problems
 
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """What ``receive`` made of a batch of records."""
+    """What ``receive`` made of a batch of records.
+
+    ``more``: complete records are still waiting; ``receive("", now)`` returns the next batch.
+    ``unknown``: the type of the first message of an unknown type this connection received (set once).
+    """
 
     messages: list[HubMessage]
     handshake: bool = False
+    more: bool = False
+    unknown: int | None = None
 
 
 class Connection:
@@ -94,7 +143,8 @@ class Connection:
     __slots__ = (
         "state", "stateful", "limits", "_queue", "_queued_bytes", "_unacked", "_unacked_bytes",
         "_next_out", "_in_next", "_in_last", "_ack_due", "_reader", "_generation", "_pings",
-        "_created", "_last_sent", "_last_received", "_detached_at", "close_reason",
+        "_created", "_last_sent", "_last_received", "_detached_at", "close_reason", "ignored",
+        "messages_in", "messages_out", "bytes_in", "bytes_out",
     )
 
     def __init__(self, now: float, *, stateful: bool = False, limits: Limits | None = None) -> None:
@@ -114,6 +164,14 @@ class Connection:
         self._pings = False
         self._created = self._last_sent = self._last_received = self._detached_at = now
         self.close_reason: str | None = None
+        self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
+        self.ignored = 0
+        """Messages of an unknown type received and ignored."""
+
+    @property
+    def created(self) -> float:
+        """When the connection was negotiated (or restored here)."""
+        return self._created
 
     # --- state machine ----------------------------------------------------------------------
 
@@ -155,12 +213,15 @@ class Connection:
         self._detached_at = now
         return True
 
-    def close(self, reason: str | None = None, *, notify: bool = True) -> None:
-        """Close; with ``notify`` a Close record (carrying ``reason`` as its error) is queued first."""
+    def close(self, reason: str | None = None, *, notify: bool = True, allow_reconnect: bool = False) -> None:
+        """Close; with ``notify`` a Close record (carrying ``reason`` as its error) is queued first.
+
+        ``allow_reconnect`` marks the record so that the client reconnects (elsewhere) instead of giving up.
+        """
         if self.state is State.CLOSED:
             return
         if notify and self.handshaken:
-            self._queue.append((0, hubjson.encode(Close(reason))))
+            self._queue.append((0, hubjson.encode(Close(reason, allow_reconnect))))
         self.close_reason = reason
         self._fire(Event.CLOSE)
 
@@ -171,12 +232,19 @@ class Connection:
     # --- incoming ---------------------------------------------------------------------------
 
     def receive(self, text: str, now: float) -> Received:
-        """Feed client text (any split); returns the hub messages to dispatch, in order."""
+        """Feed client text (any split); returns the next hub messages to dispatch, in order.
+
+        At most ``limits.max_batch`` records are handled per call; when ``more`` is set, the I/O
+        layer lets other work run, then calls ``receive("", now)`` for the next batch.
+        """
         if self.state is State.CLOSED:
             raise ProtocolError("the connection is closed", status=404)
         self._last_received = now
-        records = self._reader.feed(text)
+        self.bytes_in += _utf8_len(text)
+        records = self._reader.feed(text, self.limits.max_batch)
+        self.messages_in += len(records)
         handshake = False
+        unknown: int | None = None
         messages: list[HubMessage] = []
         for record in records:
             if not self.handshaken and not handshake:
@@ -184,9 +252,13 @@ class Connection:
                 handshake = True
                 continue
             message = hubjson.parse_message(record)
-            if self._accept(message):
+            if isinstance(message, UnknownMessage):  # ignored: a newer client may send types we do not know
+                if not self.ignored:
+                    unknown = message.type
+                self.ignored += 1
+            elif self._accept(message):
                 messages.append(message)
-        return Received(messages, handshake)
+        return Received(messages, handshake, self._reader.backlog, unknown)
 
     def _handshake(self, record: str) -> None:
         try:
@@ -273,9 +345,13 @@ class Connection:
                     self._unacked.append((seq, record))
                     self._unacked_bytes += len(record)
         self._queued_bytes = 0
-        if parts:
-            self._last_sent = now
-        return "".join(parts)
+        if not parts:
+            return ""
+        self._last_sent = now
+        text = "".join(parts)
+        self.messages_out += len(parts)
+        self.bytes_out += _utf8_len(text)
+        return text
 
     def _replay(self) -> None:
         queued = [item for item in self._queue if item[0]]
@@ -325,16 +401,47 @@ class Connection:
         state = self.state
         if state is State.CLOSED:
             return None
-        if state in (State.NEGOTIATED, State.CONNECTING) and now - self._created >= limits.handshake_timeout:
+        # each deadline is computed as in ``next_due`` (start + interval, not now - start), so that the two
+        # agree to the last bit of a float: a due time that ``tick`` did not act on would be woken again at once
+        if state in (State.NEGOTIATED, State.CONNECTING) and now >= self._created + limits.handshake_timeout:
             return "handshake timeout"
-        if not self.attached and now - self._detached_at >= limits.disconnect_timeout:
+        if not self.attached and now >= self._detached_at + limits.disconnect_timeout:
             return "disconnect timeout"
         if state is State.CONNECTED:
-            if now - self._last_received >= limits.client_timeout:
+            if now >= self._last_received + limits.client_timeout:
                 return "client timeout"
-            if self._pings and not self._queue and now - self._last_sent >= limits.keepalive_interval:
+            if self._pings and not self._queue and now >= self._last_sent + limits.keepalive_interval:
                 self._queue.append((0, hubjson.PING))
         return None
 
+    def next_due(self, now: float) -> float | None:
+        """The earliest time after ``tick(now)`` at which ``tick`` may have something to do; None once closed.
 
-__all__ = ["Connection", "Event", "Limits", "Ping", "Received", "State", "TRANSITIONS"]
+        Never later than the true time (activity only moves deadlines later; a state change may move them
+        earlier, and the I/O layer asks again then), and later than ``now`` once ``tick(now)`` has run.
+        """
+        limits = self.limits
+        state = self.state
+        if state is State.CLOSED:
+            return None
+        if state is State.CONNECTED:
+            due = self._last_received + limits.client_timeout
+            if self._pings:
+                # output already waiting will move the last send to its write, and the ping after it
+                ping = self._last_sent if not self._queue else max(self._last_sent, now)
+                due = min(due, ping + limits.keepalive_interval)
+            return due
+        due = self._created + limits.handshake_timeout if state is not State.DETACHED else float("inf")
+        if not self.attached:
+            due = min(due, self._detached_at + limits.disconnect_timeout)
+        return due
+
+
+def _utf8_len(text: str) -> int:
+    """Bytes of ``text`` in UTF-8; O(1) for ASCII, which JSON records nearly always are."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
+__all__ = [
+    "CLIENT_SERVER_TIMEOUT", "RESUME_TIME", "Connection", "Event", "Limits", "Ping", "Received", "State", "TRANSITIONS",
+]

@@ -77,6 +77,12 @@ class SSEParser:
 # --- ForeverFrame ---------------------------------------------------------------------------------
 
 _FRAME_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# An origin a frame may post to: http(s), a DNS name or an IP literal, an optional port; nothing else (no path,
+# no user info, no "*", no "null"): postMessage's targetOrigin must name one origin.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_TARGET_ORIGIN = re.compile(
+    rf"https?://(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]{{2,45}}\])(?::(?:[1-9][0-9]{{0,4}}))?"
+)
 _ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _UNSAFE = re.compile("[<>&\u2028\u2029]")
 FF_PADDING = 2048
@@ -84,6 +90,15 @@ FF_PADDING = 2048
 
 def valid_frame_id(frame: str) -> bool:
     return _FRAME_ID.fullmatch(frame) is not None
+
+
+def valid_target_origin(origin: str) -> bool:
+    """Whether ``origin`` is one real ``scheme://host[:port]`` (http or https), never ``*`` or ``null``."""
+    match = _TARGET_ORIGIN.fullmatch(origin)
+    if match is None or len(origin) > 300:
+        return False
+    port = origin.rpartition(":")[2]
+    return not port.isdigit() or int(port) <= 65535
 
 
 def script_string(payload: str | None) -> str:
@@ -100,6 +115,8 @@ def ff_prelude(origin: str, frame: str) -> bytes:
     """The start of the frame document: the function that posts each payload to the parent page."""
     if not valid_frame_id(frame):
         raise ProtocolError("frame id must match [A-Za-z0-9_-]{1,64}")
+    if not valid_target_origin(origin):
+        raise ProtocolError("the frame's origin must be scheme://host[:port]")
     script = (
         "var g=function(d){var s=document.currentScript;"
         f"parent.postMessage({{gw:{script_string(frame)},d:d}},{script_string(origin)});"

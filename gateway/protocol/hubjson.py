@@ -22,6 +22,7 @@ from .messages import (
     Sequence,
     StreamInvocation,
     StreamItem,
+    UnknownMessage,
 )
 
 RS = "\x1e"
@@ -47,22 +48,37 @@ def dumps(value: Any) -> str:
     return text
 
 
+_SHORT = 64 * 1024
+"""A text up to this long is counted before it is split: one ``split`` when it holds no more records than a batch."""
+
+
 class RecordReader:
     """Splits a text stream into records; partial records wait for more input.
 
     ``max_size`` bounds one record, in bytes of its UTF-8 text. The check is free for ASCII and
     for short records (a code point takes at most four bytes); only a long non-ASCII record is
     encoded to be measured.
+
+    ``feed(text, limit)`` returns at most ``limit`` records and keeps the rest of the text, unsplit,
+    for the next ``feed("", limit)``: one large message of many small records then costs its own
+    text plus one batch, not a list of every record at once.
     """
 
-    __slots__ = ("_buffer", "max_size")
+    __slots__ = ("_buffer", "_start", "max_size")
 
     def __init__(self, max_size: int = 32 * 1024) -> None:
         self._buffer = ""
+        self._start = 0  # where the unread text begins in ``_buffer`` after a limited feed
         self.max_size = max_size
 
-    def feed(self, text: str) -> list[str]:
+    def feed(self, text: str, limit: int = 0) -> list[str]:
+        """Add ``text``; return the complete records, at most ``limit`` of them (0: all)."""
+        if self._start:  # complete records are waiting: they come first
+            data = self._buffer[self._start:] + text if text else self._buffer
+            return self._take(data, 0 if text else self._start, limit or len(data))
         data = self._buffer + text if self._buffer else text
+        if limit and len(data) > limit and (len(data) > _SHORT or data.count(RS) > limit):
+            return self._take(data, 0, limit)
         *records, rest = data.split(RS)
         for record in records:
             self._check(record)
@@ -70,15 +86,45 @@ class RecordReader:
         self._buffer = rest
         return records
 
+    def _take(self, data: str, start: int, limit: int) -> list[str]:
+        """Up to ``limit`` records of ``data`` from ``start``; what follows them stays buffered."""
+        records, start = self._split(data, start, limit)
+        if len(records) == limit and data.find(RS, start) >= 0:
+            self._buffer, self._start = data, start
+            return records
+        rest = data[start:]
+        self._check(rest)
+        self._buffer, self._start = rest, 0
+        return records
+
+    def _split(self, data: str, start: int, limit: int) -> tuple[list[str], int]:
+        """Up to ``limit`` records of ``data`` from ``start``, and where the text after them begins."""
+        records: list[str] = []
+        find = data.find
+        while len(records) < limit:
+            end = find(RS, start)
+            if end < 0:
+                break
+            record = data[start:end]
+            self._check(record)
+            records.append(record)
+            start = end + 1
+        return records, start
+
+    @property
+    def backlog(self) -> bool:
+        """True when complete records wait for the next ``feed`` (a limited feed stopped at its limit)."""
+        return bool(self._start)
+
     @property
     def buffered(self) -> str:
-        """The partial record waiting for the rest of its text."""
-        return self._buffer
+        """The text not yet returned as records."""
+        return self._buffer[self._start:]
 
     @property
     def pending(self) -> bool:
         """True when a partial record is waiting for the rest of its bytes."""
-        return bool(self._buffer)
+        return len(self._buffer) > self._start
 
     def _check(self, record: str) -> None:
         length = len(record)
@@ -202,12 +248,16 @@ _PARSERS: dict[int, Callable[[dict[str, Any]], HubMessage]] = {
 
 
 def parse_message(record: str) -> HubMessage:
-    """Parse one record (without its 0x1E) into a message, or raise ProtocolError."""
+    """Parse one record (without its 0x1E) into a message, or raise ProtocolError.
+
+    A record whose ``type`` is an integer this protocol does not define becomes an UnknownMessage, for the
+    receiver to ignore: SignalR's own protocol libraries do the same, so that later versions can add types.
+    """
     obj = _load(record)
     kind = _get(obj, "type", int)
     parser = _PARSERS.get(kind)
     if parser is None:
-        raise ProtocolError(f"unknown message type {kind}")
+        return UnknownMessage(kind)
     return parser(obj)
 
 

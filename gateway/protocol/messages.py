@@ -91,8 +91,16 @@ class Sequence:
     sequence_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class UnknownMessage:
+    """A record of a type this protocol version does not define: ignored, so that newer peers can add types."""
+
+    type: int
+
+
 HubMessage = (
     Invocation | StreamInvocation | StreamItem | Completion | CancelInvocation | Ping | Close | Ack | Sequence
+    | UnknownMessage
 )
 
 TRACKABLE: tuple[type, ...] = (Invocation, StreamInvocation, StreamItem, Completion, CancelInvocation)

@@ -18,6 +18,11 @@ STREAM_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-encoding", b"identity"),
     (b"pragma", b"no-cache"),
 ]
+CLOSE: list[tuple[bytes, bytes]] = [(b"connection", b"close")]
+"""On an answer sent before the request's body was read to its end: the server closes the socket after it."""
+STREAM_HEADER = b"x-gateway-stream"
+"""On a POST's answer, ``none`` when no stream of the connection is attached: a client whose stream the server saw
+end (a proxy's silent cut) resumes at once. Other clients ignore an unknown header."""
 
 
 class Request:

@@ -60,37 +60,63 @@ class ServerConnection:
     """A negotiated connection, served by whichever transport streams attach to it."""
 
     __slots__ = (
-        "id", "token", "core", "wake", "stream", "user", "items", "groups", "posting", "clock", "_dispatch",
-        "_on_close",
+        "id", "token", "core", "wake", "stream", "transport", "user", "items", "groups", "posting", "clock",
+        "due", "_dispatch", "_on_close", "_schedule",
     )
 
     def __init__(
         self, connection_id: str, token: str, core: Connection, clock: Callable[[], float],
         dispatch: Dispatch, on_close: Callable[[ServerConnection], None], user: str | None = None,
+        schedule: Callable[[ServerConnection], None] = lambda conn: None,
     ) -> None:
         self.id = connection_id
         self.token = token
         self.core = core
         self.wake = Wakeup()
-        self.stream: str | None = None
+        self.stream: str | None = None  # the transport of the stream attached now
+        self.transport: str | None = None  # the transport of the latest stream, attached or not
         self.user = user
         self.items: dict[str, Any] = {}
         self.groups: set[str] = set()
         self.posting = False  # a POST is being handled: another one meanwhile is a 409
         self.clock = clock
+        self.due = float("inf")  # when the gateway's deadline heap next wakes this connection
         self._dispatch = dispatch
         self._on_close = on_close
+        self._schedule = schedule
 
     def now(self) -> float:
         return self.clock()
 
+    def reschedule(self) -> None:
+        """The core changed state (a stream came or went, the handshake): its deadlines may be earlier now."""
+        self._schedule(self)
+
     async def receive(self, text: str) -> None:
-        """Feed client text to the core and dispatch what it yields. Raises ProtocolError."""
-        received = self.core.receive(text, self.clock())
-        if self.core.has_output:
-            self.wake.set()
-        if received.messages or received.handshake:
-            await self._dispatch(self, received)
+        """Feed client text to the core and dispatch what it yields. Raises ProtocolError.
+
+        A text of many records is handled a batch at a time, giving the event loop a turn between
+        batches: other connections keep their latency, and the output of one batch can be written
+        before the next is parsed.
+        """
+        core = self.core
+        received = core.receive(text, self.clock())
+        while True:
+            if received.unknown is not None:
+                log.info("connection %s: ignored a message of unknown type %d (further ones are ignored silently)",
+                         self.id, received.unknown)
+            if core.has_output:
+                self.wake.set()
+            if received.handshake:
+                self.reschedule()
+            if received.messages or received.handshake:
+                await self._dispatch(self, received)
+            if not received.more:
+                return
+            await asyncio.sleep(0)
+            if core.state is State.CLOSED:
+                return
+            received = core.receive("", self.clock())
 
     def push(self, record: str, *, trackable: bool = True) -> None:
         """Queue a record for the client; a consumer too slow to keep up is closed."""
@@ -106,11 +132,11 @@ class ServerConnection:
         """Queue one message for the client (encoded for this connection alone)."""
         self.push(encode(message), trackable=is_trackable(message))
 
-    def close(self, error: str | None = None) -> None:
+    def close(self, error: str | None = None, *, allow_reconnect: bool = False) -> None:
         """Close for good: the client gets a Close message if a stream can carry it."""
         if self.core.state is State.CLOSED:
             return
-        self.core.close(error)
+        self.core.close(error, allow_reconnect=allow_reconnect)
         self.wake.set()
         self._on_close(self)
 

@@ -2,23 +2,22 @@
 
 * ``Found``: a live connection of this process (moved here first if another process held it and the
   request is a stream).
-* ``Lingering``: a connection that closed with no stream to carry its Close message; a poll soon after
-  still gets that message.
-* ``HeldElsewhere``: a POST or DELETE for a token this process does not hold: the backplane may forward it.
-* ``Unknown``: nothing here by that token.
+* ``Lingering``: a connection that closed with no stream to carry its Close message; a GET soon after
+  still gets that message, in its transport's framing.
+* ``HeldElsewhere``: a POST or DELETE for a connection another process holds: the backplane forwards it.
+* ``Unknown``: nothing here by that token (for a POST or DELETE, known before its body is read).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from ..backplane import Backplane
 from .asgi import Request
 from .connection import ServerConnection
 from .registry import Registry
-
-LINGER_SECONDS = 5.0
-"""How long a closed connection's last output (its Close message) waits for a poll to take it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,28 +44,25 @@ Lookup = Found | Lingering | HeldElsewhere | Unknown
 
 
 class Closed:
-    """Closed connections whose Close message no stream carried yet, kept ``linger`` seconds."""
+    """Closed connections whose Close message no stream carried yet, each kept ``linger`` seconds
+    (``Settings.closed_linger``)."""
 
     __slots__ = ("linger", "_by_token")
 
-    def __init__(self, linger: float = LINGER_SECONDS) -> None:
+    def __init__(self, linger: float) -> None:
         self.linger = linger
-        self._by_token: dict[str, tuple[float, ServerConnection]] = {}
+        self._by_token: dict[str, ServerConnection] = {}
 
     def __len__(self) -> int:
         return len(self._by_token)
 
-    def keep(self, conn: ServerConnection, now: float) -> None:
-        self._by_token[conn.token] = (now, conn)
+    def keep(self, conn: ServerConnection) -> None:
+        self._by_token[conn.token] = conn
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing will poll for it either
+            asyncio.get_running_loop().call_later(self.linger, self._by_token.pop, conn.token, None)
 
     def take(self, token: str) -> ServerConnection | None:
-        kept = self._by_token.pop(token, None)
-        return None if kept is None else kept[1]
-
-    def expire(self, now: float) -> None:
-        """Forget the connections kept for ``linger`` seconds or more."""
-        if self._by_token:
-            self._by_token = {t: kept for t, kept in self._by_token.items() if now - kept[0] < self.linger}
+        return self._by_token.pop(token, None)
 
 
 class Tokens:
@@ -88,10 +84,7 @@ class Tokens:
         if conn is not None:
             return Found(conn)
         if request.method in ("POST", "DELETE"):
-            return HeldElsewhere(token)
-        lingering = self.closed.take(token) if _is_poll(request) else None
+            held = await self.backplane.held_elsewhere(self.hub, token)
+            return HeldElsewhere(token) if held else Unknown(token)
+        lingering = self.closed.take(token) if request.method == "GET" else None
         return Unknown(token) if lingering is None else Lingering(lingering)
-
-
-def _is_poll(request: Request) -> bool:
-    return request.method == "GET" and request.scope["type"] == "http"

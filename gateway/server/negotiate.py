@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from ..protocol import ProtocolError
 from ..protocol.negotiate import NegotiateRequest, NegotiateResponse, parse_negotiate_query
@@ -13,7 +14,18 @@ from .connection import ServerConnection
 log = logging.getLogger("gateway")
 
 Authenticate = Callable[[Request], Awaitable[str | None]]
-Open = Callable[[NegotiateRequest, str | None], Awaitable[ServerConnection | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why negotiate opens no connection: an HTTP status, an error, and when to retry (seconds)."""
+
+    status: int
+    error: str
+    retry_after: int
+
+
+Open = Callable[[NegotiateRequest, str | None, Request], Awaitable[ServerConnection | Refusal]]
 
 
 class Refused(Exception):
@@ -28,7 +40,7 @@ class Refused(Exception):
 async def negotiate(
     request: Request, send: Send, authenticate: Authenticate | None, offered: Sequence[str], open_connection: Open,
 ) -> None:
-    """Validate the query, authenticate, open a connection (None: the server is full), answer its ids."""
+    """Validate the query, authenticate, open a connection (or be refused: stopping, full), answer its ids."""
     if request.method != "POST":
         await respond_error(send, 405, "negotiate takes a POST")
         return
@@ -39,9 +51,9 @@ async def negotiate(
         log.info("negotiate refused (%d) for %s: %s", exc.status, request.client, exc.message)
         await respond_error(send, exc.status, exc.message)
         return
-    conn = await open_connection(query, user)
-    if conn is None:
-        await respond_error(send, 503, "too many connections", [(b"retry-after", b"5")])
+    conn = await open_connection(query, user, request)
+    if isinstance(conn, Refusal):
+        await respond_error(send, conn.status, conn.error, [(b"retry-after", str(conn.retry_after).encode())])
         return
     token = conn.token if query.version >= 1 else None
     response = NegotiateResponse(conn.id, token, query.version, tuple(offered), query.stateful_reconnect)

@@ -51,6 +51,7 @@ class Node:
         """Take over a connection handed over by another process, then apply what came meanwhile."""
         conn = self.restore(state)
         self.registry.add(conn)
+        conn.reschedule()
         for group in state.groups:
             self.registry.group_add(conn.id, group)
         for op in ops:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from .asgi import Message, Request, Send, refuse, respond
+from .asgi import STREAM_HEADER, Message, Request, Send, refuse, respond
 
 log = logging.getLogger("gateway")
 
@@ -41,7 +41,8 @@ class OriginPolicy:
         origin = request.origin
         if origin is None or origin == request.own_origin:
             return send
-        headers = [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
+        headers = [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin"),
+                   (b"access-control-expose-headers", STREAM_HEADER)]
         if origin in self.allowed and origin != "*":  # never credentials beside a wildcard
             headers.append((b"access-control-allow-credentials", b"true"))
 

@@ -34,6 +34,11 @@ class Registry:
         if conn.user is not None:
             self.users.setdefault(conn.user, set()).add(conn.id)
 
+    def compact(self) -> None:
+        """Rebuild the indexes at their current size (a dict keeps the size of its peak after deletions)."""
+        self.by_token = dict(self.by_token)
+        self.by_id = dict(self.by_id)
+
     def remove(self, conn: ServerConnection) -> None:
         self.by_token.pop(conn.token, None)
         self.by_id.pop(conn.id, None)

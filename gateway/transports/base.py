@@ -20,7 +20,7 @@ log = logging.getLogger("gateway")
 class TransportOptions:
     """What transports need from the gateway's configuration."""
 
-    poll_timeout: float = 20.0
+    poll_timeout: float
     origin_allowed: Callable[[Request, str], bool] = field(default=lambda request, origin: False)
 
 
@@ -53,16 +53,23 @@ class TransportBase:
 
 
 def claim(conn: ServerConnection, transport: Transport, *, resume: bool) -> int | None:
-    """Attach a stream of ``transport`` to ``conn``; None when another stream holds it (409)."""
+    """Attach a stream of ``transport`` to ``conn``; None when another stream holds it (409).
+
+    A closed connection takes no stream: the stream only carries what was left for it (the Close
+    message), in its own framing, and ends.
+    """
     core = conn.core
+    if core.state is State.CLOSED:
+        return core.generation
     if core.attached:
         supersede = conn.stream == transport.name and not transport.persistent
         if not supersede and not (core.stateful and core.handshaken):
             return None
         log.info("connection %s: %s stream replaces the %s stream", conn.id, transport.name, conn.stream)
     generation = core.attach(conn.now(), pings=transport.persistent, resume=resume)
-    conn.stream = transport.name
+    conn.stream = conn.transport = transport.name
     conn.wake.set()
+    conn.reschedule()
     return generation
 
 
@@ -71,6 +78,7 @@ def release(conn: ServerConnection, generation: int, transport: Transport) -> No
     if not conn.core.detach(generation, conn.now()):
         return
     conn.stream = None
+    conn.reschedule()
     if transport.persistent and not conn.core.stateful and conn.core.state is not State.CLOSED:
         log.info("connection %s: %s stream ended", conn.id, transport.name)
         conn.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..protocol.framing import FF_END, ff_chunk, ff_prelude, valid_frame_id
+from ..protocol.framing import FF_END, ff_chunk, ff_prelude, valid_frame_id, valid_target_origin
 from ..protocol.transports import FOREVER_FRAME
 from ..server.asgi import Request, Send, respond_error
 from .streaming import StreamingTransport
@@ -23,7 +23,11 @@ class ForeverFrameTransport(StreamingTransport):
         if not valid_frame_id(frame):
             await respond_error(send, 400, "frame must match [A-Za-z0-9_-]{1,64}")
             return False
-        if not origin or not self.options.origin_allowed(request, origin):
+        if not valid_target_origin(origin):  # whatever the allowlist holds, even "*": one real origin only
+            await respond_error(send, 403, f"origin {origin[:300]!r} is not allowed to embed this frame: "
+                                           "it must be one scheme://host[:port]")
+            return False
+        if not self.options.origin_allowed(request, origin):
             await respond_error(send, 403, f"origin {origin!r} is not allowed to embed this frame")
             return False
         return True

@@ -19,7 +19,9 @@ class LongPollingTransport(TransportBase):
 
     async def serve(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
         core = conn.core
-        if core.generation == 0:  # the first poll answers at once: clients wait for it before the handshake
+        # the first poll answers at once: clients wait for it before the handshake
+        if core.generation == 0 and core.state is not State.CLOSED:
+            conn.transport = self.name
             release(conn, core.attach(conn.now(), pings=False), self)
             await respond(send, 200, b"", headers=STREAM_HEADERS)
             return

@@ -52,6 +52,7 @@ class WebSocketsTransport(TransportBase):
         """Feed the client's frames to the connection until it leaves or breaks the protocol.
 
         A protocol error is answered with a close frame carrying its code (1002, 1009; 1003 for binary).
+        A message over ``max_frame_size`` is refused whole, before any of its records is read.
         """
         while True:
             message = await receive()
@@ -64,9 +65,26 @@ class WebSocketsTransport(TransportBase):
                 ended.append(1003)
                 return
             try:
+                _check_size(text, conn.core.limits.max_frame_size)
                 await conn.receive(text)
             except ProtocolError as exc:
                 log.warning("connection %s closed: %s", conn.id, exc.message)
                 conn.close(exc.message)
                 ended.append(exc.ws_code)
                 return
+
+
+def _check_size(text: str, limit: int) -> None:
+    """Raise (1009) when ``text`` is over ``limit`` bytes of UTF-8; a text is encoded only when nothing else tells."""
+    length = len(text)
+    if length * 4 <= limit or (length <= limit and text.isascii()):
+        return
+    if length > limit:  # every character takes at least one byte: no copy of a large text to measure it
+        size = str(length) if text.isascii() else f"at least {length}"
+    else:
+        encoded = len(text.encode("utf-8", "surrogatepass"))  # under four times the limit
+        if encoded <= limit:
+            return
+        size = str(encoded)
+    message = f"WebSocket message of {size} bytes exceeds the limit of {limit} bytes"
+    raise ProtocolError(message, status=413, ws_code=1009)

@@ -76,11 +76,12 @@ var RETRY_MS = 100;
 var TRIES = 10;
 var TRANSIENT = [409, 503];
 var Poster = class {
-  constructor(env, options, url, onerror) {
+  constructor(env, options, url, onerror, watch) {
     this.env = env;
     this.options = options;
     this._url = url;
     this._onerror = onerror;
+    this._watch = watch;
     this._queue = [];
     this._busy = false;
     this.stopped = false;
@@ -115,6 +116,7 @@ var Poster = class {
   async _post(body) {
     try {
       const response = await this.env.fetch(this._url, fetchInit(this.options, "POST", body));
+      if (this._watch && response.headers?.get("x-gateway-stream") == "none") this._onerror(failure("no stream at the server"));
       return response.ok ? 0 : response.status;
     } catch (e) {
       return -1;
@@ -134,7 +136,7 @@ var ServerSentEvents = class extends Transport {
     return Boolean(env.EventSource && env.fetch);
   }
   connect(url) {
-    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error), true);
     return new Promise((resolve, reject) => {
       const source = this._source = new this.env.EventSource(url, { withCredentials: Boolean(this.options.withCredentials) });
       let open = false;
@@ -170,7 +172,7 @@ var ForeverFrame = class extends Transport {
   }
   async connect(url) {
     const { document, window, location } = this.env;
-    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error), true);
     this._origin = new URL(url).origin;
     this._id = frameId();
     this._listener = (event) => this._message(event);
@@ -404,7 +406,7 @@ var Connection = class {
   send(records) {
     if (!this.transport) return;
     this.transport.send(records);
-    this._arm("_pingTimer", this.options.keepAliveInterval, () => this.send(PING));
+    this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(PING));
   }
   /** Starts handing queued and new messages to `onmessage`. */
   deliver() {
@@ -542,16 +544,19 @@ var Connection = class {
     this.transportName = transport.constructor.transportName;
     transport.onclose = (error) => this.drop(error);
     this._heard();
-    this._arm("_pingTimer", this.options.keepAliveInterval, () => this.send(PING));
+    this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(PING));
   }
   // Something came from the server: push the server timeout back.
   _heard() {
     const ms = this.options.serverTimeout;
-    this._arm("_serverTimer", ms, () => this.drop(failure(`server timeout: nothing received for ${ms} ms`)));
+    this._serverTimer = this._rearm(this._serverTimer, ms, () => this.drop(failure(`server timeout: nothing received for ${ms} ms`)));
   }
-  _arm(name, ms, fn) {
-    this.env.clearTimeout(this[name]);
-    this[name] = this.env.setTimeout(fn, ms);
+  // Clears `handle` and returns a new timer. Timers are fields read and written by name in the code, never
+  // through a string: the minified build renames private members, and `this["_pingTimer"]` would then be
+  // a different field from the one `_release` clears.
+  _rearm(handle, ms, fn) {
+    this.env.clearTimeout(handle);
+    return this.env.setTimeout(fn, ms);
   }
   _release() {
     this.env.clearTimeout(this._pingTimer);

@@ -108,7 +108,7 @@ export class Connection {
   send(records) {
     if (!this.transport) return;
     this.transport.send(records);
-    this._arm("_pingTimer", this.options.keepAliveInterval, () => this.send(PING));
+    this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(PING));
   }
 
   /** Starts handing queued and new messages to `onmessage`. */
@@ -263,18 +263,21 @@ export class Connection {
     this.transportName = transport.constructor.transportName;
     transport.onclose = (error) => this.drop(error);
     this._heard();
-    this._arm("_pingTimer", this.options.keepAliveInterval, () => this.send(PING));
+    this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(PING));
   }
 
   // Something came from the server: push the server timeout back.
   _heard() {
     const ms = this.options.serverTimeout;
-    this._arm("_serverTimer", ms, () => this.drop(failure(`server timeout: nothing received for ${ms} ms`)));
+    this._serverTimer = this._rearm(this._serverTimer, ms, () => this.drop(failure(`server timeout: nothing received for ${ms} ms`)));
   }
 
-  _arm(name, ms, fn) {
-    this.env.clearTimeout(this[name]);
-    this[name] = this.env.setTimeout(fn, ms);
+  // Clears `handle` and returns a new timer. Timers are fields read and written by name in the code, never
+  // through a string: the minified build renames private members, and `this["_pingTimer"]` would then be
+  // a different field from the one `_release` clears.
+  _rearm(handle, ms, fn) {
+    this.env.clearTimeout(handle);
+    return this.env.setTimeout(fn, ms);
   }
 
   _release() {

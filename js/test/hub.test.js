@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setup, start } from "../testing/helpers.js";
+import { peek } from "../testing/private.js";
 import { HubConnectionState } from "../src/index.js";
 
 async function connected(options = { transports: ["WebSockets"] }) {
@@ -83,7 +84,7 @@ test("invoke resolves with the result or rejects with the server's error", async
   await clock.advance(10);
   assert.deepEqual(await ok, { x: [1, 2] });
   assert.equal((await bad).message, "boom");
-  assert.equal(hub._pending.size, 0);
+  assert.equal(peek(hub, "_pending").size, 0);
 });
 
 test("send writes an invocation without an id; invoke numbers them", async () => {

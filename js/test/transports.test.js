@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ALL, setup, start } from "../testing/helpers.js";
 import { flush, FakeClock, FakeWindow } from "../testing/fakes.js";
+import { peek } from "../testing/private.js";
 import { ForeverFrame, LongPolling, ServerSentEvents, WebSockets, TRANSPORTS } from "../src/index.js";
 import { Poster } from "../src/transports/poster.js";
 
@@ -63,7 +64,7 @@ test("WebSockets connects to ws(s):// with the token", async () => {
 
 test("ServerSentEvents closes its EventSource itself on error, and passes withCredentials", async () => {
   const { server, clock, hub } = await connected("ServerSentEvents", { withCredentials: true, reconnectDelays: [] });
-  const source = hub.connection.transport._source;
+  const source = peek(hub.connection.transport, "_source");
   assert.deepEqual(source.init, { withCredentials: true });
   server.drop();
   await clock.advance(10);
@@ -183,7 +184,7 @@ test("Poster keeps one POST in flight and batches what queues meanwhile", async 
   assert.ok(posts.every(([url, init]) => url === "https://gw.test/hub?id=T" && init.method === "POST" && init.credentials === "include"));
   release();
   await flush();
-  assert.equal(poster._busy, false);
+  assert.equal(peek(poster, "_busy"), false);
 });
 
 test("Poster retries a 409 or 503 with the same body, then reports other failures", async () => {
@@ -221,6 +222,47 @@ test("Poster gives up on a 503 after 10 tries", async () => {
   await clock.advance(10000);
   assert.equal(posts, 10);
   assert.deepEqual(errors.map((e) => e.message), ["POST failed: HTTP 503"]);
+});
+
+test("Poster of a streaming transport reports an answer saying the server has no stream; others ignore it", async () => {
+  const headers = { get: (name) => (name === "x-gateway-stream" ? "none" : null) };
+  const env = { fetch: async () => ({ ok: true, status: 200, headers }), setTimeout: (fn) => fn() };
+  const errors = { watch: [], plain: [] };
+  new Poster(env, {}, "u", (e) => errors.watch.push(e.message), true).send("x");
+  new Poster(env, {}, "u", (e) => errors.plain.push(e.message)).send("x");
+  await flush();
+  assert.deepEqual(errors, { watch: ["no stream at the server"], plain: [] });
+});
+
+test("ServerSentEvents and ForeverFrame watch their POST answers; LongPolling does not", async () => {
+  const watched = {};
+  for (const T of [ServerSentEvents, ForeverFrame, LongPolling]) {
+    const headers = { get: () => "none" };
+    let polls = 0;
+    const env = {
+      // the first poll answers at once, the next ones are held
+      fetch: (url, init) => (init.method === "GET" && polls++ ? new Promise(() => {}) : Promise.resolve({ ok: true, status: 200, headers, text: async () => "" })),
+      setTimeout: (fn) => fn(),
+      EventSource: class { close() {} },
+      document: { readyState: "loading" },
+      window: { addEventListener() {}, removeEventListener() {} },
+      location: { origin: "https://app.test" },
+    };
+    const transport = new T(env, {});
+    const closed = [];
+    transport.onclose = (e) => closed.push(e.message);
+    transport.connect("https://gw.test/hub?id=T").catch(() => {});
+    await flush();
+    transport.send("x");
+    await flush();
+    watched[T.transportName] = closed;
+    transport.stop();
+  }
+  assert.deepEqual(watched, {
+    ServerSentEvents: ["no stream at the server"],
+    ForeverFrame: ["no stream at the server"],
+    LongPolling: [],
+  });
 });
 
 test("supported() reads only the injected environment", () => {

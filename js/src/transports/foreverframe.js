@@ -13,7 +13,7 @@ export class ForeverFrame extends Transport {
 
   async connect(url) {
     const { document, window, location } = this.env;
-    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error), true);
     this._origin = new URL(url).origin;
     this._id = frameId();
     this._listener = (event) => this._message(event);

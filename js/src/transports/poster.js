@@ -10,14 +10,17 @@ const TRANSIENT = [409, 503];
 /**
  * Sends records with one POST in flight at a time; data queued meanwhile goes out as one batch in the
  * next POST. A 409 or 503 is retried with the same body (up to 10 times, waiting 0.1 s more each
- * time); any other failure goes to `onerror`.
+ * time); any other failure goes to `onerror`. With `watch` (a streaming transport), so does an answer
+ * saying the server has no stream attached: it saw the stream end though this page did not (a proxy's
+ * silent cut), and the connection resumes at once instead of after the server timeout.
  */
 export class Poster {
-  constructor(env, options, url, onerror) {
+  constructor(env, options, url, onerror, watch) {
     this.env = env;
     this.options = options;
     this._url = url;
     this._onerror = onerror;
+    this._watch = watch;
     this._queue = [];
     this._busy = false;
     this.stopped = false;
@@ -56,6 +59,7 @@ export class Poster {
   async _post(body) {
     try {
       const response = await this.env.fetch(this._url, fetchInit(this.options, "POST", body));
+      if (this._watch && response.headers?.get("x-gateway-stream") == "none") this._onerror(failure("no stream at the server"));
       return response.ok ? 0 : response.status;
     } catch (e) {
       return -1;

@@ -9,7 +9,7 @@ export class ServerSentEvents extends Transport {
   }
 
   connect(url) {
-    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error));
+    this._poster = new Poster(this.env, this.options, url, (error) => this._closed(error), true);
     return new Promise((resolve, reject) => {
       const source = (this._source = new this.env.EventSource(url, { withCredentials: Boolean(this.options.withCredentials) }));
       let open = false;
