@@ -8,7 +8,7 @@ back through it; text the driver reads goes in with ``receive``, records to writ
 ``invocation``, ``message``, ``ping``, ``tick`` and ``resumed``.
 
     DISCONNECTED --start--> CONNECTING --handshake--> CONNECTED --drop (stateful)--> RESUMING
-    CONNECTING --abandon--> DISCONNECTED        (the driver tries the next transport)
+    CONNECTING or CONNECTED --abandon--> DISCONNECTED   (the start timed out: the next transport is tried)
     RESUMING --resume--> CONNECTED              (a new stream: Sequence and the replay go first)
     any but CLOSED --close--> CLOSING; any --finish--> CLOSED
 
@@ -56,6 +56,7 @@ CLIENT_TRANSITIONS: dict[tuple[ClientState, ClientEvent], ClientState] = {
     (ClientState.DISCONNECTED, ClientEvent.START): ClientState.CONNECTING,
     (ClientState.CONNECTING, ClientEvent.HANDSHAKE): ClientState.CONNECTED,
     (ClientState.CONNECTING, ClientEvent.ABANDON): ClientState.DISCONNECTED,
+    (ClientState.CONNECTED, ClientEvent.ABANDON): ClientState.DISCONNECTED,  # a start timeout just after the handshake
     (ClientState.CONNECTED, ClientEvent.DROP): ClientState.RESUMING,
     (ClientState.RESUMING, ClientEvent.RESUME): ClientState.CONNECTED,
     **{(state, ClientEvent.CLOSE): ClientState.CLOSING for state in _OPEN},
@@ -235,6 +236,7 @@ class ClientSession:
         if self.state is not ClientState.CONNECTED:
             return "", None
         if now - self._last_received >= self.server_timeout:
+            self._last_received = now  # said once per timeout: the driver cuts the stream
             return "", f"nothing from the server for {self.server_timeout} s"
         text = ""
         if now >= self._ack_at and self.ledger is not None:
