@@ -368,8 +368,9 @@ class SocketIOPollingClient(SocketIOClient):
         self.stream.request("GET", self._url()).add_done_callback(self._polled)
 
     def _polled(self, future: asyncio.Future[tuple[int, bytes]]) -> None:
-        if future.cancelled() or future.exception() is not None:
-            self._end(None if future.cancelled() else future.exception())
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or error is not None:
+            self._end(error if isinstance(error, Exception) else None)
             return
         status, body = future.result()
         if status != 200:
