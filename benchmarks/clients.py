@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from gateway.client.lean import LEAN_CLIENTS, POST_HEADERS, LeanClient
 from gateway.client.posting import PostBatcher
-from gateway.client.protocols import HttpPool, HttpProtocol, LeanError, WsProtocol
+from gateway.client.protocols import HttpPool, HttpProtocol, LeanError, Poller, WsProtocol
 from gateway.protocol.framing import SSEParser
 
 OnBurst = Callable[[dict[str, Any]], None]
@@ -353,33 +353,16 @@ class SocketIOPollingClient(SocketIOClient):
         for packet in body.decode().split("\x1e"):
             self._packet(packet)
         self._alive = True
-        self._poll()
+        Poller(self.stream, self._url, self._on_body, self._end, lambda: self._alive).poll()
         await asyncio.wait_for(self._namespace(), 10)
 
     def _url(self) -> str:
         return f"{EIO_PATH}polling&sid={self.sid}"
 
-    def _poll(self) -> None:
-        if not self._alive:
-            return
-        if not self.stream.reusable:
-            self._end(LeanError("the poll connection closed"))
-            return
-        self.stream.request("GET", self._url()).add_done_callback(self._polled)
-
-    def _polled(self, future: asyncio.Future[tuple[int, bytes]]) -> None:
-        error = None if future.cancelled() else future.exception()
-        if future.cancelled() or error is not None:
-            self._end(error if isinstance(error, Exception) else None)
-            return
-        status, body = future.result()
-        if status != 200:
-            self._end(LeanError(f"poll failed with {status}"))
-            return
+    def _on_body(self, body: bytes) -> None:
         for packet in body.decode().split("\x1e"):
             if packet:
                 self._packet(packet)
-        self._poll()
 
     def _write(self, packet: str) -> None:
         if self._alive:

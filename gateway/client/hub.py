@@ -112,11 +112,6 @@ class HubClient:
         return self._session.state
 
     @property
-    def close_error(self) -> str | None:
-        """Why the connection closed (None for a normal close, or while open)."""
-        return self._session.close_error
-
-    @property
     def transport(self) -> str | None:
         """The name of the transport in use."""
         return self._connection.transport.name if self._connection else None
@@ -226,6 +221,11 @@ class HubClient:
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
+
+    @property
+    def close_error(self) -> str | None:
+        """Why the connection closed (None for a normal close, or while open)."""
+        return self._session.close_error
 
     async def wait_closed(self) -> str | None:
         """Wait until the connection has closed; returns why (None for a normal close)."""

@@ -22,7 +22,7 @@ from .connection import negotiate_target
 from .foreverframe import frame_params
 from .http import Origin
 from .posting import PostBatcher
-from .protocols import HttpPool, HttpProtocol, LeanError, OnBytes, WsProtocol
+from .protocols import HttpPool, HttpProtocol, LeanError, OnBytes, Poller, WsProtocol
 from .sse import HEADERS as SSE_HEADERS
 from .transport import transport_target
 
@@ -240,28 +240,10 @@ class LongPollingLean(PostingLean):
         status, _ = await stream.request("GET", self._target())  # the first poll answers at once
         if status != 200:
             raise LeanError(f"first poll failed with {status}")
-        self._poll()
+        Poller(stream, self._target, self._on_body, self._ended, lambda: self.alive).poll()
 
-    def _poll(self) -> None:
-        stream = self.stream
-        if stream is None or not stream.reusable:
-            self._ended(LeanError("the poll connection closed"))
-            return
-        stream.request("GET", self._target()).add_done_callback(self._polled)
-
-    def _polled(self, future: asyncio.Future[tuple[int, bytes]]) -> None:
-        error = None if future.cancelled() else future.exception()
-        if future.cancelled() or error is not None:
-            self._ended(error if isinstance(error, Exception) else None)
-            return
-        status, body = future.result()
-        if status != 200:
-            self._ended(LeanError(f"poll ended with {status}"))
-            return
-        if body:
-            self._on_text(body.decode())
-        if self.alive:
-            self._poll()
+    def _on_body(self, body: bytes) -> None:
+        self._on_text(body.decode())
 
 
 LEAN_CLIENTS: dict[str, type[LeanClient]] = {

@@ -310,3 +310,43 @@ class WsProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
         self.on_end(exc)
+
+
+# --- long polling ---------------------------------------------------------------------------------
+
+
+class Poller:
+    """Long polls on one keep-alive connection from callbacks: each answer's body goes to ``on_body``,
+    then, while ``active()``, the next poll goes out; the end (None, or what broke it) goes to ``on_end``."""
+
+    __slots__ = ("stream", "target", "on_body", "on_end", "active")
+
+    def __init__(
+        self, stream: HttpProtocol, target: Callable[[], str], on_body: OnBytes, on_end: OnEnd,
+        active: Callable[[], bool],
+    ) -> None:
+        self.stream = stream
+        self.target = target
+        self.on_body = on_body
+        self.on_end = on_end
+        self.active = active
+
+    def poll(self) -> None:
+        if not self.stream.reusable:
+            self.on_end(LeanError("the poll connection closed"))
+            return
+        self.stream.request("GET", self.target()).add_done_callback(self._polled)
+
+    def _polled(self, future: asyncio.Future[tuple[int, bytes]]) -> None:
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or error is not None:
+            self.on_end(error if isinstance(error, Exception) else None)
+            return
+        status, body = future.result()
+        if status != 200:
+            self.on_end(LeanError(f"poll ended with {status}"))
+            return
+        if body:
+            self.on_body(body)
+        if self.active():
+            self.poll()
