@@ -42,7 +42,7 @@ class LeanClient:
     """
 
     transport_name: ClassVar[str] = ""
-    __slots__ = ("origin", "pool", "on_invocation", "session", "token", "_calls", "_handshake")
+    __slots__ = ("origin", "pool", "on_invocation", "session", "token", "url", "_calls", "_handshake")
 
     def __init__(self, base: str, pool: HttpPool, on_invocation: OnInvocation | None = None) -> None:
         self.origin = Origin(False, pool.host, pool.port, base, "")  # base: the hub's path, e.g. /hubs/echo
@@ -50,6 +50,8 @@ class LeanClient:
         self.on_invocation = on_invocation or _ignore
         self.session = ClientSession()
         self.token = ""
+        self.url = ""
+        """The transport's URL on the token (POSTs and polls), computed once."""
         self._calls = Calls(LeanError)
         self._handshake: asyncio.Future[None] | None = None
 
@@ -67,6 +69,7 @@ class LeanClient:
         if status != 200:
             raise LeanError(f"negotiate failed with {status}: {body[:200]!r}")
         self.token = parse_negotiate_response(body).token
+        self.url = self._target()
         loop = asyncio.get_running_loop()
         self.session.start()
         self._handshake = handshake = loop.create_future()
@@ -148,7 +151,7 @@ class WebSocketsLean(LeanClient):
     __slots__ = ("ws",)
 
     async def _open(self) -> None:
-        self.ws = await WsProtocol.open(self.pool.host, self.pool.port, self._target(), self._on_text, self._ended)
+        self.ws = await WsProtocol.open(self.pool.host, self.pool.port, self.url, self._on_text, self._ended)
 
     def _write(self, text: str) -> None:
         if text:
@@ -175,7 +178,7 @@ class PostingLean(LeanClient):
             self._batcher.send(text)
 
     async def _post(self, body: bytes) -> None:
-        status, answer = await self.pool.request("POST", self._target(), body, POST_HEADERS)
+        status, answer = await self.pool.request("POST", self.url, body, POST_HEADERS)
         if status != 200:
             raise LeanError(f"POST failed with {status}: {answer[:200]!r}")
 
@@ -205,7 +208,7 @@ class ServerSentEventsLean(PostingLean):
 
     async def _open(self) -> None:
         self._parser = SSEParser()
-        await self._open_stream(self._target(), SSE_HEADERS, self._on_bytes)
+        await self._open_stream(self.url, SSE_HEADERS, self._on_bytes)
 
     def _on_bytes(self, data: bytes) -> None:
         for event in self._parser.feed(data):
@@ -237,10 +240,10 @@ class LongPollingLean(PostingLean):
     async def _open(self) -> None:
         stream = await HttpProtocol.open(self.pool.host, self.pool.port)
         self.stream = stream
-        status, _ = await stream.request("GET", self._target())  # the first poll answers at once
+        status, _ = await stream.request("GET", self.url)  # the first poll answers at once
         if status != 200:
             raise LeanError(f"first poll failed with {status}")
-        Poller(stream, self._target, self._on_body, self._ended, lambda: self.alive).poll()
+        Poller(stream, lambda: self.url, self._on_body, self._ended, lambda: self.alive).poll()
 
     def _on_body(self, body: bytes) -> None:
         self._on_text(body.decode())

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import hubjson
 from .errors import ProtocolError, StateError
@@ -64,11 +63,11 @@ CLIENT_TRANSITIONS: dict[tuple[ClientState, ClientEvent], ClientState] = {
 }
 
 UNWRITABLE = frozenset({ClientState.DISCONNECTED, ClientState.CLOSING, ClientState.CLOSED})
+_CONNECTING = ClientState.CONNECTING
 PING_RECORD = hubjson.PING[:-1]
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
+class Incoming(NamedTuple):
     """What ``receive`` made of a transport message: the messages to dispatch, and the handshake response."""
 
     messages: list[HubMessage]
@@ -179,13 +178,16 @@ class ClientSession:
             raise ProtocolError("a transport message ended inside a record")
         handshake: HandshakeResponse | None = None
         messages: list[HubMessage] = []
+        ledger = self.ledger
         for record in records:
-            if self.state is ClientState.CONNECTING and handshake is None:
+            if self.state is _CONNECTING and handshake is None:
                 handshake = self._handshake_response(record)
             elif record == PING_RECORD:
                 self.pings += 1
+            elif ledger is None:
+                messages.append(hubjson.parse_message(record))
             else:
-                self._accept(hubjson.parse_message(record), messages, now)
+                self._accept(ledger, hubjson.parse_message(record), messages, now)
         return Incoming(messages, handshake)
 
     def _handshake_response(self, record: str) -> HandshakeResponse:
@@ -194,14 +196,11 @@ class ClientSession:
             self._fire(ClientEvent.HANDSHAKE)
         return response
 
-    def _accept(self, message: HubMessage, messages: list[HubMessage], now: float) -> None:
-        ledger = self.ledger
-        if ledger is not None:
-            if not ledger.accept(message):
-                return
+    def _accept(self, ledger: Ledger, message: HubMessage, messages: list[HubMessage], now: float) -> None:
+        if ledger.accept(message):
             if ledger.ack_due and self._ack_at == math.inf:
                 self._ack_at = now + self.ack_interval
-        messages.append(message)
+            messages.append(message)
 
     # --- outgoing ---------------------------------------------------------------------------
 
