@@ -258,3 +258,18 @@ def test_ledger_refuses_acks_and_sequences_beyond_what_was_exchanged() -> None:
         ledger.accept(Sequence(2))
     ledger.sent(ledger.number(), "x\x1e")
     assert ledger.accept(Ack(1)) is False and ledger.unacked == [] and ledger.unacked_bytes == 0
+
+
+def test_raw_trackable_records_are_numbered_as_the_server_counts_them() -> None:
+    pair = Pair(stateful=True)
+    pair.connect()
+    ledger = pair.client.ledger
+    assert ledger is not None
+    assert pair.client.raw('{"type":42}' + hubjson.RS, pair.now) == '{"type":42}' + hubjson.RS
+    assert ledger.next_out == 1  # a record the server cannot parse is not counted: it closes the connection
+    text = hubjson.encode(Invocation("Raw", [1])) + hubjson.PING
+    assert pair.client.raw(text, pair.now) == text
+    assert ledger.next_out == 2  # the invocation, not the ping
+    pair.to_server(text)
+    pair.to_client()  # the server's Ack of the raw invocation names a message the client's ledger knows
+    assert ledger.unacked == [] and pair.client.state is ClientState.CONNECTED

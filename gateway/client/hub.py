@@ -194,7 +194,7 @@ class HubClient:
         """Send ``text`` as it is through the transport (tests use it for malformed records)."""
         if self._connection is None:
             raise RuntimeError("the client is not started")
-        await self._connection.send(text)
+        await self._connection.send(self._session.raw(text, self._now()))
 
     async def resume(self, transport: str | None = None) -> None:
         """Open a new stream on the same connection (on ``transport`` if given), replay what is unacked."""

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from . import hubjson
 from .errors import ProtocolError, StateError
 from .ledger import Ledger
-from .messages import HandshakeResponse, HubMessage, Invocation
+from .messages import HandshakeResponse, HubMessage, Invocation, is_trackable
 
 
 class ClientState(Enum):
@@ -216,6 +216,24 @@ class ClientSession:
     def ping(self, now: float) -> str:
         """A keep-alive ping to write now ("" while resuming)."""
         return self._out(hubjson.PING, now, trackable=False)
+
+    def raw(self, text: str, now: float) -> str:
+        """Records the application writes as they are (malformed ones included): the text to write.
+
+        Under stateful reconnect each well-formed trackable record in ``text`` is numbered, as the
+        server will count it, so that the server's Ack of it names a message the ledger knows.
+        """
+        ledger = self.ledger
+        if ledger is not None:
+            for record in text.split(hubjson.RS)[:-1]:
+                try:
+                    message = hubjson.parse_message(record)
+                except ProtocolError:
+                    continue  # the server closes the connection for it: there is nothing to ack
+                if is_trackable(message):
+                    ledger.sent(ledger.number(), record + hubjson.RS)
+        self._last_sent = now
+        return text
 
     def _out(self, record: str, now: float, *, trackable: bool = True) -> str:
         if self.state in UNWRITABLE:
