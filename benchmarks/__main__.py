@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import report
 from .clients import CLIENTS
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report.write(results, args.folder))
         return 0
     plan = PLANS[args.mode or "quick"]
-    changes: dict[str, tuple[str, ...]] = {}
+    changes: dict[str, Any] = {}
     if args.stacks:
         changes["stacks"] = tuple(args.stacks.split(","))
         changes["hold_stacks"] = tuple(s for s in plan.hold_stacks if s in changes["stacks"]) or changes["stacks"][:1]

@@ -1,9 +1,10 @@
 """One lean client per target, all with the same small surface, for the load generator.
 
-Every client is an asyncio Protocol-driven state machine (``gateway.client.lean``): while idle it
-owns no task and no pending future. The gateway's clients speak the hub protocol; the raw ones a
-bare echo; the Socket.IO ones Engine.IO v4 / Socket.IO v5 over the same h11 and wsproto machinery
-(python-socketio's own AsyncClient is not used: it needs aiohttp and a task per connection).
+Every client is driven by asyncio Protocol callbacks (``gateway.client.protocols``): while idle it
+owns no task and no pending future. The gateway's clients are the project's own lean client
+(``gateway.client.lean``, the hub session driven by callbacks); the raw ones speak a bare echo; the
+Socket.IO ones Engine.IO v4 / Socket.IO v5 over the same h11 and wsproto machinery (python-socketio's
+own AsyncClient is not used: it needs aiohttp and a task per connection).
 """
 
 from __future__ import annotations
@@ -15,14 +16,9 @@ import secrets
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from gateway.client.lean import (
-    HUB_CONNECTIONS,
-    HttpConnection,
-    HttpPool,
-    HubConnection,
-    LeanError,
-    WsConnection,
-)
+from gateway.client.lean import LEAN_CLIENTS, POST_HEADERS, LeanClient
+from gateway.client.posting import PostBatcher
+from gateway.client.protocols import HttpPool, HttpProtocol, LeanError, Poller, WsProtocol
 from gateway.protocol.framing import SSEParser
 
 OnBurst = Callable[[dict[str, Any]], None]
@@ -73,7 +69,7 @@ class GatewayClient(BenchClient):
 
     def __init__(self, pool: HttpPool, on_burst: OnBurst = _ignore) -> None:
         super().__init__(pool, on_burst)
-        self.hub: HubConnection = HUB_CONNECTIONS[self.transport]("/hubs/echo", pool, self._on_invocation)
+        self.hub: LeanClient = LEAN_CLIENTS[self.transport]("/hubs/echo", pool, self._on_invocation)
 
     def _on_invocation(self, target: str, arguments: list[Any]) -> None:
         if target == "burst":
@@ -153,7 +149,7 @@ class RawWsClient(BenchClient):
         return self._alive
 
     async def connect(self) -> None:
-        self.ws = await WsConnection.open(self.pool.host, self.pool.port, "/raw/ws", self._on_text, self._on_end)
+        self.ws = await WsProtocol.open(self.pool.host, self.pool.port, "/raw/ws", self._on_text, self._on_end)
         self._alive = True
 
     def _on_text(self, text: str) -> None:
@@ -199,7 +195,7 @@ class RawSseClient(BenchClient):
         return self._alive
 
     async def connect(self) -> None:
-        self.stream = await HttpConnection.open(self.pool.host, self.pool.port)
+        self.stream = await HttpProtocol.open(self.pool.host, self.pool.port)
         status, _ = await self.stream.request(
             "GET", f"/raw/sse?id={self.cid}", b"", [("accept", "text/event-stream")],
             on_body=self._on_bytes, on_end=self._on_end)
@@ -325,7 +321,7 @@ class SocketIOWsClient(SocketIOClient):
     __slots__ = ("ws",)
 
     async def connect(self) -> None:
-        self.ws = await WsConnection.open(
+        self.ws = await WsProtocol.open(
             self.pool.host, self.pool.port, EIO_PATH + "websocket", self._packet, self._end)
         self._alive = True
         await asyncio.wait_for(self._namespace(), 10)
@@ -343,70 +339,43 @@ class SocketIOPollingClient(SocketIOClient):
     """Polls on its own keep-alive connection (callbacks, no task); sends batched POSTs over the pool."""
 
     target = "sio-polling"
-    __slots__ = ("stream", "_outbox", "_posting")
+    __slots__ = ("stream", "_batcher")
 
     def __init__(self, pool: HttpPool, on_burst: OnBurst = _ignore) -> None:
         super().__init__(pool, on_burst)
-        self._outbox: list[str] = []
-        self._posting = False
+        self._batcher = PostBatcher(self._post, separator="\x1e", on_error=self._end)
 
     async def connect(self) -> None:
-        self.stream = await HttpConnection.open(self.pool.host, self.pool.port)
+        self.stream = await HttpProtocol.open(self.pool.host, self.pool.port)
         status, body = await self.stream.request("GET", EIO_PATH + "polling")
         if status != 200:
             raise LeanError(f"Engine.IO open failed with {status}: {body[:100]!r}")
         for packet in body.decode().split("\x1e"):
             self._packet(packet)
         self._alive = True
-        self._poll()
+        Poller(self.stream, self._url, self._on_body, self._end, lambda: self._alive).poll()
         await asyncio.wait_for(self._namespace(), 10)
 
     def _url(self) -> str:
         return f"{EIO_PATH}polling&sid={self.sid}"
 
-    def _poll(self) -> None:
-        if not self._alive:
-            return
-        if not self.stream.reusable:
-            self._end(LeanError("the poll connection closed"))
-            return
-        self.stream.request("GET", self._url()).add_done_callback(self._polled)
-
-    def _polled(self, future: asyncio.Future[tuple[int, bytes]]) -> None:
-        if future.cancelled() or future.exception() is not None:
-            self._end(None if future.cancelled() else future.exception())
-            return
-        status, body = future.result()
-        if status != 200:
-            self._end(LeanError(f"poll failed with {status}"))
-            return
+    def _on_body(self, body: bytes) -> None:
         for packet in body.decode().split("\x1e"):
             if packet:
                 self._packet(packet)
-        self._poll()
 
     def _write(self, packet: str) -> None:
-        self._outbox.append(packet)
-        if not self._posting:
-            self._posting = True
-            asyncio.ensure_future(self._post())
+        if self._alive:
+            self._batcher.send(packet)
 
-    async def _post(self) -> None:
-        try:
-            while self._outbox and self._alive:
-                body = "\x1e".join(self._outbox).encode()
-                self._outbox = []
-                status, answer = await self.pool.request(
-                    "POST", self._url(), body, [("content-type", "text/plain;charset=UTF-8")])
-                if status != 200:
-                    self._end(LeanError(f"POST failed with {status}: {answer[:100]!r}"))
-        except LeanError as exc:
-            self._end(exc)
-        finally:
-            self._posting = False
+    async def _post(self, body: bytes) -> None:
+        status, answer = await self.pool.request("POST", self._url(), body, POST_HEADERS)
+        if status != 200:
+            raise LeanError(f"POST failed with {status}: {answer[:100]!r}")
 
     def close(self) -> None:
         self._alive = False
+        self._batcher.retire()
         self.stream.close()
 
 

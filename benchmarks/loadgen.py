@@ -25,7 +25,7 @@ import time
 import traceback
 from typing import Any
 
-from gateway.client.lean import HttpPool, LeanError
+from gateway.client.protocols import HttpPool, LeanError
 
 from .clients import CLIENTS, BenchClient
 

@@ -78,9 +78,9 @@ def bars(results: dict[str, Any]) -> list[dict[str, Any]]:
             row = _find(fan, target=t)
             name = LABELS[t].split()[1]
             ratio("C", stack, row, raw_fan, "p99_ms", 2.0, f"{name} fan-out p99 / raw WebSocket ({size})")
-            peer = sio_fan if t == "gateway-ws" else _find(fan, target="sio-polling")
+            peer_row = sio_fan if t == "gateway-ws" else _find(fan, target="sio-polling")
             peer_name = LABELS["sio-ws" if t == "gateway-ws" else "sio-polling"]
-            ratio("C", stack, row, peer, "p99_ms", 0.3, f"{name} fan-out p99 / {peer_name} ({size})")
+            ratio("C", stack, row, peer_row, "p99_ms", 0.3, f"{name} fan-out p99 / {peer_name} ({size})")
             if row is not None:
                 out.append({"bar": "C", "stack": stack, "what": f"{LABELS[t].split()[1]} delivered ({size})",
                             "value": row["delivered"], "limit": row["expected"],

@@ -357,7 +357,7 @@ class Runner:
         plan = self.plan
         fleet = await Fleet.start(stack, plan.workers)
         self.held = [0] * len(fleet.workers)
-        self.fanned: set[int] = set()
+        self.fanned = set()
         try:
             warm = len(fleet.workers) * 5
             await self._open(fleet, target, warm)

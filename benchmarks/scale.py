@@ -322,7 +322,7 @@ class Bench:
         print(f"[{time.monotonic() - self.started:7.1f}s] {text}", file=sys.stderr, flush=True)
 
     def left(self) -> float:
-        return self.args.budget - (time.monotonic() - self.started)
+        return float(self.args.budget) - (time.monotonic() - self.started)
 
     def over_budget(self, what: str) -> bool:
         if self.left() <= 0:

@@ -133,11 +133,11 @@ def create_app() -> Any:
     tasks: set[asyncio.Task[None]] = set()
     fanouts: list[dict[str, Any]] = []
 
-    @sio.on("echo")  # type: ignore[misc]
+    @sio.on("echo")  # type: ignore[untyped-decorator]
     async def sio_echo(sid: str, value: Any) -> Any:
         return value
 
-    @sio.on("join")  # type: ignore[misc]
+    @sio.on("join")  # type: ignore[untyped-decorator]
     async def sio_join(sid: str, group: str) -> bool:
         await sio.enter_room(sid, str(group))
         return True

@@ -422,3 +422,23 @@ async def test_stateful_resume_on_another_transport(server: LiveServer, transpor
             assert await client.invoke("Echo", "moved") == "moved"
         finally:
             await client.close()
+
+
+async def test_a_raw_trackable_record_is_counted_so_the_servers_ack_of_it_is_accepted(
+    server: LiveServer, transport: str,
+) -> None:
+    """The server numbers every trackable message it reads, ``send_raw``'s too; the client must count it the same
+    way, or the server's Ack names a message the client's ledger never sent: a protocol error that closes the client
+    without telling the server, so that the token outlives ``close``."""
+    client = HubClient(server.url(), transport=transport, stateful_reconnect=True, ack_interval=0.05)
+    await client.start()
+    assert client._connection is not None
+    token = client._connection.token
+    try:
+        await client.send_raw('{"type":1,"target":"NoSuchMethod","arguments":[]}' + hubjson.RS)
+        assert await client.invoke("Echo", "after") == "after"  # the server's Ack of the raw record came first
+        assert client.state.value == "connected" and client.close_error is None
+    finally:
+        await client.close()
+    status, _ = await request(server, "POST", transport_target(Origin.parse(server.url()), token), b"x")
+    assert status == 404  # close ended the connection on the server too

@@ -22,12 +22,17 @@ class NoTransport(Exception):
     """None of the transports the server offers is left to try."""
 
 
+def negotiate_target(origin: Origin, *, stateful: bool = False) -> str:
+    """The negotiate request's target (version 1, stateful reconnect if asked)."""
+    params = {"negotiateVersion": "1", **({"useStatefulReconnect": "true"} if stateful else {})}
+    return origin.target("/negotiate", **params)
+
+
 async def negotiate(
     http: HttpClient, *, stateful: bool = False, headers: Sequence[tuple[str, str]] = (),
 ) -> NegotiateResponse:
     """POST negotiate (version 1), with ``headers`` (a credential goes here, and only here); raises HttpError."""
-    params = {"negotiateVersion": "1", **({"useStatefulReconnect": "true"} if stateful else {})}
-    response = await http.request("POST", http.origin.target("/negotiate", **params), list(headers))
+    response = await http.request("POST", negotiate_target(http.origin, stateful=stateful), list(headers))
     if response.status != 200:
         raise HttpError(response.status, response.body, "negotiate")
     return parse_negotiate_response(response.body)

@@ -7,7 +7,13 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from ..protocol.framing import ForeverFrameParser
+from .http import Origin
 from .transport import HttpStreamTransport
+
+
+def frame_params(origin: Origin) -> dict[str, str]:
+    """The frame's query: the frame posts to the embedding page's origin; a Python client is its own page."""
+    return {"transport": "ForeverFrame", "origin": origin.http_origin, "frame": secrets.token_hex(4)}
 
 
 class ForeverFrameTransport(HttpStreamTransport):
@@ -16,8 +22,7 @@ class ForeverFrameTransport(HttpStreamTransport):
     __slots__ = ()
 
     def _params(self) -> dict[str, str]:
-        # The frame posts to the embedding page's origin; a Python client is its own page.
-        return {"transport": self.name, "origin": self._origin.http_origin, "frame": secrets.token_hex(4)}
+        return frame_params(self._origin)
 
     def _parser(self) -> Callable[[bytes], Sequence[str | None]]:
         return ForeverFrameParser().feed

@@ -1,40 +1,38 @@
-"""``HubClient``: invocations, client methods, keep-alive and stateful reconnect over any transport.
+"""``HubClient``: the application's asyncio driver of a ``ClientSession`` over any transport.
 
 Theory of operation
 -------------------
-``start`` negotiates and opens a transport, sends the handshake and counts the transport as started
+The protocol (handshake, invocation ids, the sequence ledger, keep-alive and ack deadlines) is the
+sans-IO ``gateway.protocol.session.ClientSession``; this module does the I/O around it. ``start``
+negotiates and opens a transport, sends the session's handshake and counts the transport as started
 only when the handshake response has come back through it, within ``start_timeout``; otherwise the
 next transport is tried with a fresh negotiate. Each transport runs one reader task per stream and
-reports text and the stream's end through two callbacks; everything else here is callbacks and
-timer handles, so an idle connection costs one task.
+reports text and the stream's end through two callbacks; one timer handle, set at the session's
+deadline, does the rest, so an idle connection costs one task.
 
-    DISCONNECTED --start--> CONNECTING --handshake--> CONNECTED --drop (stateful)--> RESUMING
-    RESUMING --new stream, Sequence + replay sent--> CONNECTED
-    any --close / Close message / drop (not stateful)--> CLOSED
-
-Under stateful reconnect a ``Ledger`` numbers the trackable messages both ways. While RESUMING,
-trackable sends are only recorded: the replay that follows the new stream carries them in order.
+Under stateful reconnect a dropped stream is resumed on the same token; the session's replay is
+the first thing written on the new stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import inspect
-import itertools
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import h11
 
-from ..protocol import hubjson
 from ..protocol.errors import ProtocolError
-from ..protocol.messages import Close, Completion, HandshakeResponse, HubMessage, Invocation
+from ..protocol.ledger import Ledger
+from ..protocol.messages import HandshakeResponse
+from ..protocol.session import ClientSession, ClientState
+from .calls import Calls, route
 from .connection import BY_NAME, ClientConnection, NoTransport
 from .http import HttpError
-from .stateful import Ledger
 from .transport import Transport, TransportError
 
 log = logging.getLogger("gateway.client")
@@ -56,15 +54,6 @@ class StartError(ConnectionError):
         super().__init__(f"could not start a connection ({detail})")
 
 
-class ClientState(enum.Enum):
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RESUMING = "resuming"
-    CLOSING = "closing"
-    CLOSED = "closed"
-
-
 class HubClient:
     """A client of one hub, e.g. ``HubClient("http://127.0.0.1:8000/hubs/echo", transport="LongPolling")``.
 
@@ -72,10 +61,9 @@ class HubClient:
     """
 
     __slots__ = (
-        "url", "headers", "stateful_reconnect", "start_timeout", "keepalive_interval", "server_timeout", "ack_interval",
-        "resume_timeout", "max_message_size", "attempts", "close_error", "_choices", "_state", "_connection",
-        "_handlers", "_close_callbacks", "_pending", "_ids", "_reader", "_ledger", "_handshake", "_last_sent",
-        "_last_received", "_timer", "_ack_timer", "_resume_task", "_tasks", "_closed",
+        "url", "headers", "stateful_reconnect", "start_timeout", "resume_timeout", "attempts", "_choices",
+        "_session", "_connection", "_handlers", "_close_callbacks", "_calls", "_handshake", "_timer", "_resume_task",
+        "_tasks", "_closed",
     )
 
     def __init__(
@@ -100,26 +88,19 @@ class HubClient:
         self.headers = tuple((headers or {}).items())  # sent with negotiate only: the token does the rest
         self.stateful_reconnect = stateful_reconnect
         self.start_timeout = start_timeout
-        self.keepalive_interval = keepalive_interval
-        self.server_timeout = server_timeout
-        self.ack_interval = ack_interval
         self.resume_timeout = resume_timeout
-        self.max_message_size = max_message_size
         self.attempts: list[tuple[str, str]] = []
-        self.close_error: str | None = None
         self._choices = choices
-        self._state = ClientState.DISCONNECTED
+        self._session = ClientSession(
+            keepalive_interval=keepalive_interval, server_timeout=server_timeout, ack_interval=ack_interval,
+            max_message_size=max_message_size,
+        )
         self._connection: ClientConnection | None = None
         self._handlers: dict[str, list[Handler]] = {}
         self._close_callbacks: list[Callable[[str | None], Any]] = []
-        self._pending: dict[str, asyncio.Future[Any]] = {}
-        self._ids = itertools.count(1)
-        self._reader = hubjson.RecordReader(max_message_size)
-        self._ledger: Ledger | None = None
+        self._calls = Calls(HubError)
         self._handshake: asyncio.Future[HandshakeResponse] | None = None
-        self._last_sent = self._last_received = 0.0
         self._timer: asyncio.TimerHandle | None = None
-        self._ack_timer: asyncio.TimerHandle | None = None
         self._resume_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = asyncio.Event()
@@ -128,7 +109,7 @@ class HubClient:
 
     @property
     def state(self) -> ClientState:
-        return self._state
+        return self._session.state
 
     @property
     def transport(self) -> str | None:
@@ -141,6 +122,10 @@ class HubClient:
         if self._connection is None:
             raise RuntimeError("the client is not started")
         return self._connection.transport
+
+    @property
+    def _ledger(self) -> Ledger | None:
+        return self._session.ledger
 
     @property
     def connection_id(self) -> str | None:
@@ -163,8 +148,8 @@ class HubClient:
 
     async def start(self) -> None:
         """Negotiate, connect and handshake; falls back through the transports until one starts."""
-        if self._state is not ClientState.DISCONNECTED:
-            raise RuntimeError(f"cannot start a client that is {self._state.value}")
+        if self.state is not ClientState.DISCONNECTED:
+            raise RuntimeError(f"cannot start a client that is {self.state.value}")
         tried: list[str] = []
 
         def choose(offered: tuple[str, ...]) -> str | None:
@@ -183,56 +168,51 @@ class HubClient:
                 break
             except (*NETWORK_ERRORS, ProtocolError, HubError, TimeoutError) as exc:
                 name = tried[-1] if len(tried) > count else "negotiate"
-                timeout = isinstance(exc, TimeoutError)
-                why = f"not started within {self.start_timeout} s" if timeout else str(exc) or repr(exc)
-                log.info("%s failed to start: %s", name, why)
-                self.attempts.append((name, why))
+                self._attempt_failed(name, exc)
                 await self._abandon()
                 if isinstance(exc, HubError) or name == "negotiate":
                     break
-        self._state = ClientState.CLOSED
+        self._session.finish(None)
         self._closed.set()
         raise StartError(self.attempts)
 
     async def invoke(self, target: str, *args: Any) -> Any:
         """Call a hub method and return its result; raises HubError with the server's error."""
-        invocation_id = str(next(self._ids))
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[invocation_id] = future
+        invocation_id, text = self._session.invocation(target, list(args), self._now())
+        future = self._calls.expect(invocation_id)
         try:
-            await self._write(hubjson.encode(Invocation(target, list(args), invocation_id)), trackable=True)
+            await self._write(text)
             return await future
         finally:
-            self._pending.pop(invocation_id, None)
+            self._calls.forget(invocation_id)
 
     async def send(self, target: str, *args: Any) -> None:
         """Call a hub method without waiting for (or getting) a result."""
-        await self._write(hubjson.encode(Invocation(target, list(args))), trackable=True)
+        await self._write(self._session.message(target, list(args), self._now()))
 
     async def send_raw(self, text: str) -> None:
         """Send ``text`` as it is through the transport (tests use it for malformed records)."""
         if self._connection is None:
             raise RuntimeError("the client is not started")
-        await self._connection.send(text)
+        await self._connection.send(self._session.raw(text, self._now()))
 
     async def resume(self, transport: str | None = None) -> None:
         """Open a new stream on the same connection (on ``transport`` if given), replay what is unacked."""
-        if self._ledger is None:
+        if self._session.ledger is None:
             raise RuntimeError("stateful reconnect was not negotiated")
         if self._resume_task is None or self._resume_task.done():
-            if self._state is not ClientState.CONNECTED:
-                raise RuntimeError(f"cannot resume a client that is {self._state.value}")
-            self._state = ClientState.RESUMING
+            if not self._session.dropped():
+                raise RuntimeError(f"cannot resume a client that is {self.state.value}")
             self._resume_task = self._spawn(self._resume(transport))
         await asyncio.shield(self._resume_task)
 
     async def close(self) -> None:
         """Close the connection: a Close message and close frame, or a DELETE."""
-        if self._state in (ClientState.CLOSED, ClientState.CLOSING):
+        if self.state in (ClientState.CLOSED, ClientState.CLOSING):
             await self._closed.wait()
             return
-        self._state = ClientState.CLOSING
-        self._cancel_timers()
+        self._session.close()
+        self._cancel_timer()
         connection = self._connection
         if connection is not None:
             with contextlib.suppress(*NETWORK_ERRORS, TimeoutError):
@@ -242,6 +222,11 @@ class HubClient:
             if task is not asyncio.current_task():
                 task.cancel()
 
+    @property
+    def close_error(self) -> str | None:
+        """Why the connection closed (None for a normal close, or while open)."""
+        return self._session.close_error
+
     async def wait_closed(self) -> str | None:
         """Wait until the connection has closed; returns why (None for a normal close)."""
         await self._closed.wait()
@@ -250,78 +235,53 @@ class HubClient:
     # --- start ------------------------------------------------------------------------------------
 
     async def _start_once(self, choose: Callable[[tuple[str, ...]], str | None]) -> None:
-        self._state = ClientState.CONNECTING
-        self._reader = hubjson.RecordReader(self.max_message_size)
-        self._ledger = None
-        loop = asyncio.get_running_loop()
-        self._handshake = handshake = loop.create_future()
+        session = self._session
+        session.start()
+        self._handshake = handshake = asyncio.get_running_loop().create_future()
         self._connection = None
         self._connection = await ClientConnection.open(
             self.url, choose, self._on_text, self._on_stream_closed, stateful=self.stateful_reconnect,
             headers=self.headers,
         )
-        if self._connection.stateful:
-            self._ledger = Ledger()
-        self._last_received = self._last_sent = loop.time()
-        await self._connection.send(hubjson.encode_handshake_request())
+        await self._connection.send(session.handshake(self._now(), stateful=self._connection.stateful))
         response = await handshake
         if response.error is not None:
             raise HubError(response.error)
-        self._state = ClientState.CONNECTED
         self._arm()
+
+    def _attempt_failed(self, name: str, exc: BaseException) -> None:
+        timeout = isinstance(exc, TimeoutError)
+        why = f"not started within {self.start_timeout} s" if timeout else str(exc) or repr(exc)
+        log.info("%s failed to start: %s", name, why)
+        self.attempts.append((name, why))
 
     async def _abandon(self) -> None:
         connection, self._connection = self._connection, None
-        self._state = ClientState.DISCONNECTED
+        if self.state in (ClientState.CONNECTING, ClientState.CONNECTED):
+            self._session.abandon()
         if connection is not None:
             with contextlib.suppress(*NETWORK_ERRORS, TimeoutError):
                 await asyncio.wait_for(connection.stop(), 2.0)
-        self._state = ClientState.DISCONNECTED
 
     # --- receiving -------------------------------------------------------------------------------
 
     def _on_text(self, text: str) -> None:
-        self._last_received = asyncio.get_running_loop().time()
-        if not text:
-            return
         try:
-            records = self._reader.feed(text)
-            if self._reader.pending:
-                self._reader = hubjson.RecordReader(self.max_message_size)
-                raise ProtocolError("a transport message ended inside a record")
-            for record in records:
-                self._on_record(record)
+            incoming = self._session.receive(text, self._now())
         except ProtocolError as exc:
             log.warning("connection %s: protocol error from the server: %s", self.connection_id, exc.message)
             self._fail(f"protocol error from the server: {exc.message}")
-
-    def _on_record(self, record: str) -> None:
-        handshake = self._handshake
-        if handshake is not None and not handshake.done():
-            handshake.set_result(hubjson.parse_handshake_response(record))
             return
-        message = hubjson.parse_message(record)
-        ledger = self._ledger
-        if ledger is not None:
-            if not ledger.accept(message):
-                return
-            if ledger.ack_due:
-                self._schedule_ack()
-        self._dispatch(message)
+        handshake = self._handshake
+        if incoming.handshake is not None and handshake is not None and not handshake.done():
+            handshake.set_result(incoming.handshake)
+        if incoming.messages:
+            route(incoming.messages, self._calls, self._invoked, self._fail)
+            self._arm()  # an ack may be due before the timer
 
-    def _dispatch(self, message: HubMessage) -> None:
-        if isinstance(message, Invocation):
-            for handler in list(self._handlers.get(message.target.lower(), ())):
-                self._call(handler, message.arguments)
-        elif isinstance(message, Completion):
-            future = self._pending.pop(message.invocation_id, None)
-            if future is not None and not future.done():
-                if message.error is not None:
-                    future.set_exception(HubError(message.error))
-                else:
-                    future.set_result(message.result)
-        elif isinstance(message, Close):
-            self._fail(message.error)
+    def _invoked(self, target: str, arguments: list[Any]) -> None:
+        for handler in list(self._handlers.get(target.lower(), ())):
+            self._call(handler, arguments)
 
     def _call(self, handler: Handler, arguments: list[Any]) -> None:
         try:
@@ -333,31 +293,25 @@ class HubClient:
             self._spawn(result)
 
     def _on_stream_closed(self, error: Exception | None) -> None:
-        state = self._state
+        state = self.state
         if state is ClientState.CONNECTING:
             handshake = self._handshake
             if handshake is not None and not handshake.done():
                 handshake.set_exception(error or TransportError("the stream ended before the handshake response"))
         elif state is ClientState.CONNECTED:
-            if self._ledger is not None:
+            if self._session.dropped():
                 log.info("connection %s: stream dropped (%r), resuming", self.connection_id, error)
-                self._state = ClientState.RESUMING
                 self._resume_task = self._spawn(self._resume())
             else:
                 self._fail(f"the stream ended: {error}" if error else "the server ended the stream")
 
     # --- sending -----------------------------------------------------------------------------------
 
-    async def _write(self, text: str, *, trackable: bool = False) -> None:
-        if self._state in (ClientState.CLOSING, ClientState.CLOSED, ClientState.DISCONNECTED):
-            raise ConnectionError(f"the connection is {self._state.value}")
-        if trackable and self._ledger is not None:
-            self._ledger.sent(text)
-        if self._state is ClientState.RESUMING:
-            return  # a trackable record goes out with the replay; a ping or an ack is not needed
+    async def _write(self, text: str) -> None:
+        """Write what the session produced ("": nothing to write now, e.g. while resuming)."""
         connection = self._connection
-        assert connection is not None
-        self._last_sent = asyncio.get_running_loop().time()
+        if not text or connection is None:
+            return
         try:
             await connection.send(text)
         except HttpError as exc:
@@ -369,7 +323,7 @@ class HubClient:
             await self._after_send_failure(connection, exc)
 
     async def _after_send_failure(self, connection: ClientConnection, exc: Exception) -> None:
-        if self._ledger is None:
+        if self._session.ledger is None:
             raise exc
         log.info("connection %s: send failed (%r), resuming", self.connection_id, exc)
         await connection.transport.abort()  # the reader notices, and the resume replays this text
@@ -377,15 +331,28 @@ class HubClient:
     # --- stateful reconnect ------------------------------------------------------------------------
 
     async def _resume(self, transport: str | None = None) -> None:
-        connection, ledger = self._connection, self._ledger
-        assert connection is not None and ledger is not None
+        connection = self._connection
+        assert connection is not None
+        if not await self._reopen(connection, transport) or self.state is not ClientState.RESUMING:
+            return
+        replay = self._session.resumed(self._now())
+        log.info("connection %s: resumed on %s", self.connection_id, connection.transport.name)
+        self._arm()
+        try:
+            await connection.send(replay)
+        except NETWORK_ERRORS as exc:
+            await connection.transport.abort()  # the new stream failed too: its reader starts another resume
+            log.info("connection %s: replay failed (%r)", self.connection_id, exc)
+
+    async def _reopen(self, connection: ClientConnection, transport: str | None) -> bool:
+        """A new stream on the token, retried with backoff until ``resume_timeout``; False if given up."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.resume_timeout
         delay = 0.05
         while True:
             try:
                 await connection.reopen(transport)
-                break
+                return True
             except HttpError as exc:
                 if exc.status in (404, 400) or loop.time() + delay > deadline:
                     self._fail(f"could not resume: {exc}")
@@ -394,68 +361,47 @@ class HubClient:
                 if loop.time() + delay > deadline:
                     self._fail(f"could not resume: {exc!r}")
                     raise
-            if self._state is not ClientState.RESUMING:
-                return
+            if self.state is not ClientState.RESUMING:
+                return False
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
-        if self._state is not ClientState.RESUMING:
-            return
-        self._reader = hubjson.RecordReader(self.max_message_size)
-        self._state = ClientState.CONNECTED
-        self._last_received = self._last_sent = loop.time()
-        log.info("connection %s: resumed on %s", self.connection_id, connection.transport.name)
-        if ledger.last_received:
-            ledger.ack_due = True
-            self._schedule_ack()
-        try:
-            await connection.send(ledger.replay())
-        except NETWORK_ERRORS as exc:
-            await connection.transport.abort()  # the new stream failed too: its reader starts another resume
-            log.info("connection %s: replay failed (%r)", self.connection_id, exc)
 
-    def _schedule_ack(self) -> None:
-        if self._ack_timer is None:
-            self._ack_timer = asyncio.get_running_loop().call_later(self.ack_interval, self._flush_ack)
+    # --- time -------------------------------------------------------------------------------------
 
-    def _flush_ack(self) -> None:
-        self._ack_timer = None
-        if self._state is ClientState.RESUMING:
-            self._schedule_ack()
-        elif self._state is ClientState.CONNECTED and self._ledger is not None:
-            ack = self._ledger.take_ack()
-            if ack is not None:
-                self._spawn(self._write(ack))
-
-    # --- keep-alive -------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
 
     def _arm(self) -> None:
-        interval = min(self.keepalive_interval, self.server_timeout) / 3
-        self._timer = asyncio.get_running_loop().call_later(interval, self._on_tick)
+        """Set the timer at the session's deadline, unless it is already set no later."""
+        deadline = self._session.deadline()
+        timer = self._timer
+        if deadline == math.inf or (timer is not None and timer.when() <= deadline):
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timer = asyncio.get_running_loop().call_at(deadline, self._on_tick)
 
     def _on_tick(self) -> None:
         self._timer = None
-        if self._state not in (ClientState.CONNECTED, ClientState.RESUMING):
-            return
-        now = asyncio.get_running_loop().time()
-        if self._state is ClientState.CONNECTED and self._connection is not None:
-            if now - self._last_received >= self.server_timeout:
-                log.info("connection %s: nothing from the server for %s s", self.connection_id, self.server_timeout)
-                self._spawn(self._connection.transport.abort())
-            elif now - self._last_sent >= self.keepalive_interval:
-                self._spawn(self._write(hubjson.PING))
+        text, gone = self._session.tick(self._now())
+        connection = self._connection
+        if gone is not None and connection is not None:
+            log.info("connection %s: %s", self.connection_id, gone)
+            self._spawn(connection.transport.abort())
+        elif text:
+            self._spawn(self._write(text))
         self._arm()
 
-    def _cancel_timers(self) -> None:
-        for timer in (self._timer, self._ack_timer):
-            if timer is not None:
-                timer.cancel()
-        self._timer = self._ack_timer = None
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     # --- closing -----------------------------------------------------------------------------------
 
     def _fail(self, error: str | None) -> None:
         """The connection ended without our asking (Close message, drop, protocol error)."""
-        if self._state in (ClientState.CLOSED, ClientState.CLOSING):
+        if self.state in (ClientState.CLOSED, ClientState.CLOSING):
             return
         connection = self._connection
         self._finish(error)
@@ -463,16 +409,11 @@ class HubClient:
             self._spawn(_teardown(connection))
 
     def _finish(self, error: str | None) -> None:
-        if self._state is ClientState.CLOSED:
+        if not self._session.finish(error):
             return
-        self._state = ClientState.CLOSED
-        self.close_error = error
-        self._cancel_timers()
+        self._cancel_timer()
         failure = ConnectionError(error or "the connection closed")
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(failure)
-        self._pending.clear()
+        self._calls.fail(failure)
         if self._handshake is not None and not self._handshake.done():
             self._handshake.set_exception(failure)
         self._closed.set()

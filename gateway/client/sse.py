@@ -8,6 +8,8 @@ from typing import ClassVar
 from ..protocol.framing import SSEParser
 from .transport import HttpStreamTransport
 
+HEADERS = [("Accept", "text/event-stream"), ("Cache-Control", "no-cache")]
+
 
 class ServerSentEventsTransport(HttpStreamTransport):
     name: ClassVar[str] = "ServerSentEvents"
@@ -15,7 +17,7 @@ class ServerSentEventsTransport(HttpStreamTransport):
     __slots__ = ()
 
     def _headers(self) -> list[tuple[str, str]]:
-        return [("Accept", "text/event-stream"), ("Cache-Control", "no-cache")]
+        return HEADERS
 
     def _parser(self) -> Callable[[bytes], Sequence[str | None]]:
         return SSEParser().feed

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
 from .http import HttpClient, HttpConnection, HttpError, Origin
+from .posting import PostBatcher
 
 OnReceive = Callable[[str], None]
 """Called with the text of a stream as it arrives (records in any split; "" for an empty poll)."""
@@ -47,43 +48,33 @@ class Transport(Protocol):
 
 
 class PostSender:
-    """The client-to-server half of SSE, ForeverFrame and LongPolling: POSTs, one at a time, batched.
+    """The client-to-server half of SSE, ForeverFrame and LongPolling: batched POSTs, and the DELETE."""
 
-    The server answers 409 to a second concurrent POST, so texts sent while a POST is in flight
-    wait and go together in the next one, in the order they were sent.
-    """
-
-    __slots__ = ("_http", "_target", "_pending", "_lock", "_retired")
+    __slots__ = ("_http", "_target", "_batcher", "_detached")
 
     def __init__(self, http: HttpClient, target: str) -> None:
         self._http = http
         self._target = target
-        self._pending: list[str] = []
-        self._lock = asyncio.Lock()
-        self._retired = False
+        self._batcher = PostBatcher(self._post)
+        self._detached = False  # an answer said the server holds no stream of ours
 
     def retire(self) -> None:
         """A resume replaced this sender: what still waits here is dropped, since the replay
         after the resume's Sequence carries every unacknowledged message again."""
-        self._retired = True
-        self._pending.clear()
+        self._batcher.retire()
 
     async def send(self, text: str) -> bool:
-        """POST ``text`` (with whatever waits); True when the answer says no stream is attached at the server."""
-        if self._retired:
-            return False
-        self._pending.append(text)
-        async with self._lock:
-            if not self._pending or self._retired:
-                return False  # an earlier sender's POST carried this text, or a resume replaced this sender
-            body = "".join(self._pending).encode("utf-8")
-            self._pending.clear()
-            response = await self._http.request(
-                "POST", self._target, [("Content-Type", "text/plain; charset=utf-8")], body,
-            )
+        """POST ``text`` (batched with whatever waits); True when an answer said no stream is attached at the server."""
+        await self._batcher.send_and_wait(text)
+        detached, self._detached = self._detached, False
+        return detached
+
+    async def _post(self, body: bytes) -> None:
+        response = await self._http.request("POST", self._target, [("Content-Type", "text/plain; charset=utf-8")], body)
         if response.status != 200:
             raise HttpError(response.status, response.body, "POST")
-        return response.header("x-gateway-stream") == "none"
+        if response.header("x-gateway-stream") == "none":
+            self._detached = True
 
     async def delete(self) -> None:
         with contextlib.suppress(OSError, HttpError):

@@ -2,8 +2,10 @@
 
 from .connection import Connection, Limits, Received, State
 from .errors import MessageTooLarge, OutboxOverflow, ProtocolError, StateError
+from .ledger import Ledger
+from .session import ClientSession, ClientState, Incoming
 
 __all__ = [
-    "Connection", "Limits", "MessageTooLarge", "OutboxOverflow", "ProtocolError", "Received", "State",
-    "StateError",
+    "ClientSession", "ClientState", "Connection", "Incoming", "Ledger", "Limits", "MessageTooLarge", "OutboxOverflow",
+    "ProtocolError", "Received", "State", "StateError",
 ]

@@ -12,9 +12,10 @@ client sends is the handshake; after it the connection is CONNECTED while a stre
     any state --close--> CLOSED
 
 Outgoing records wait in a queue until a stream takes them. Under stateful reconnect every
-trackable record gets the next sequence id and, once taken, stays in ``unacked`` until the client
-acks it; a resume puts a Sequence record and every unacked record back at the head of the queue.
-Incoming trackable messages are counted the same way, so duplicates after a resume are dropped.
+trackable record gets the next sequence id from the ``Ledger`` (shared with the client's session)
+and, once taken, stays there until the client acks it; a resume puts a Sequence record and every
+unacked record back at the head of the queue. Incoming trackable messages are counted the same way,
+so duplicates after a resume are dropped.
 
 Time is an argument: ``tick(now)`` returns what is due (a keep-alive ping, or a reason to close), and
 ``next_due(now)`` says when ``tick`` next has something to do, so the I/O layer wakes exactly then.
@@ -30,6 +31,7 @@ from typing import Any
 
 from . import hubjson
 from .errors import OutboxOverflow, ProtocolError, StateError
+from .ledger import Ledger
 from .messages import Ack, Close, HubMessage, Ping, Sequence, UnknownMessage, is_trackable
 
 
@@ -141,8 +143,7 @@ class Connection:
     """One connection's state machine, outbox, acks, replay and deadlines."""
 
     __slots__ = (
-        "state", "stateful", "limits", "_queue", "_queued_bytes", "_unacked", "_unacked_bytes",
-        "_next_out", "_in_next", "_in_last", "_ack_due", "_reader", "_generation", "_pings",
+        "state", "stateful", "limits", "_queue", "_queued_bytes", "_ledger", "_reader", "_generation", "_pings",
         "_created", "_last_sent", "_last_received", "_detached_at", "close_reason", "ignored",
         "messages_in", "messages_out", "bytes_in", "bytes_out",
     )
@@ -153,12 +154,7 @@ class Connection:
         self.limits = limits or Limits()
         self._queue: list[tuple[int, str]] = []  # lists: 56 bytes empty, where a deque is 600+
         self._queued_bytes = 0
-        self._unacked: list[tuple[int, str]] = []
-        self._unacked_bytes = 0
-        self._next_out = 1
-        self._in_next = 1
-        self._in_last = 0
-        self._ack_due = False
+        self._ledger = Ledger()
         self._reader = hubjson.RecordReader(self.limits.max_message_size)
         self._generation = 0
         self._pings = False
@@ -277,33 +273,12 @@ class Connection:
     def _accept(self, message: HubMessage) -> bool:
         if not self.stateful:
             return not isinstance(message, Ack | Sequence)
-        if isinstance(message, Ack):
-            self._acked(message.sequence_id)
-            return False
-        if isinstance(message, Sequence):
-            if message.sequence_id > self._in_next or message.sequence_id < 1:
-                raise ProtocolError("Sequence id is beyond the messages sent")
-            self._in_next = message.sequence_id
-            return False
-        if not is_trackable(message):
-            return True
-        current = self._in_next
-        self._in_next += 1
-        if current <= self._in_last:
-            return False
-        self._in_last = current
-        self._ack_due = True
-        return True
+        return self._ledger.accept(message)
 
-    def _acked(self, sequence_id: int) -> None:
-        if sequence_id >= self._next_out:
-            raise ProtocolError("Ack of a message never sent")
-        unacked = self._unacked
-        count = 0
-        while count < len(unacked) and unacked[count][0] <= sequence_id:
-            self._unacked_bytes -= len(unacked[count][1])
-            count += 1
-        del unacked[:count]
+    @property
+    def _unacked_bytes(self) -> int:
+        """Bytes of the records taken and not yet acknowledged."""
+        return self._ledger.unacked_bytes
 
     # --- outgoing ---------------------------------------------------------------------------
 
@@ -311,15 +286,13 @@ class Connection:
         """Queue one encoded record (0x1E included) for the client."""
         if self.state is State.CLOSED:
             return
-        seq = 0
-        if trackable and self.stateful:
-            seq = self._next_out
-            self._next_out += 1
+        seq = self._ledger.number() if trackable and self.stateful else 0
         self._queue.append((seq, record))
         self._queued_bytes += len(record)
-        if self._queued_bytes + self._unacked_bytes > self.limits.max_buffer:
+        buffered = self._queued_bytes + self._ledger.unacked_bytes
+        if buffered > self.limits.max_buffer:
             raise OutboxOverflow(
-                f"{self._queued_bytes + self._unacked_bytes} bytes unsent or unacknowledged "
+                f"{buffered} bytes unsent or unacknowledged "
                 f"exceed the limit of {self.limits.max_buffer}"
             )
 
@@ -328,22 +301,20 @@ class Connection:
 
     @property
     def has_output(self) -> bool:
-        return bool(self._queue) or self._ack_due
+        return bool(self._queue) or self._ledger.ack_due
 
     def take(self, now: float) -> str:
         """Everything queued, as one text, marking trackable records as awaiting their ack."""
-        parts: list[str] = []
-        if self._ack_due:
-            parts.append(hubjson.encode(Ack(self._in_last)))
-            self._ack_due = False
+        ledger = self._ledger
+        ack = ledger.take_ack()
+        parts: list[str] = [ack] if ack else []
         queue = self._queue
         if queue:
             self._queue = []
             for seq, record in queue:
                 parts.append(record)
                 if seq:
-                    self._unacked.append((seq, record))
-                    self._unacked_bytes += len(record)
+                    ledger.sent(seq, record)
         self._queued_bytes = 0
         if not parts:
             return ""
@@ -354,13 +325,9 @@ class Connection:
         return text
 
     def _replay(self) -> None:
-        queued = [item for item in self._queue if item[0]]
-        first = self._unacked[0][0] if self._unacked else queued[0][0] if queued else self._next_out
-        replay = list(self._unacked)
-        self._unacked.clear()
-        self._unacked_bytes = 0
-        self._queued_bytes += sum(len(r) for _, r in replay)
-        head = [(0, hubjson.encode(Sequence(first)))] + replay
+        first_queued = next((seq for seq, _ in self._queue if seq), 0)
+        head = self._ledger.rewind(first_queued)
+        self._queued_bytes += sum(len(r) for _, r in head[1:])
         self._queue[:0] = head
 
     # --- moving between processes -------------------------------------------------------------
@@ -371,10 +338,11 @@ class Connection:
         A stream attached here is not carried: the restored connection starts detached.
         """
         state = {State.CONNECTING: State.NEGOTIATED, State.CONNECTED: State.DETACHED}.get(self.state, self.state)
+        ledger = self._ledger
         return {
             "state": state.value, "stateful": self.stateful, "queue": list(self._queue),
-            "unacked": list(self._unacked), "next_out": self._next_out, "in_next": self._in_next,
-            "in_last": self._in_last, "ack_due": self._ack_due, "partial": self._reader.buffered,
+            "unacked": list(ledger.unacked), "next_out": ledger.next_out, "in_next": ledger.in_next,
+            "in_last": ledger.in_last, "ack_due": ledger.ack_due, "partial": self._reader.buffered,
             "generation": self._generation,
         }
 
@@ -385,10 +353,12 @@ class Connection:
         conn.state = State(data["state"])
         conn._queue = [(int(seq), str(record)) for seq, record in data["queue"]]
         conn._queued_bytes = sum(len(r) for _, r in conn._queue)
-        conn._unacked = [(int(seq), str(record)) for seq, record in data["unacked"]]
-        conn._unacked_bytes = sum(len(r) for _, r in conn._unacked)
-        conn._next_out, conn._in_next, conn._in_last = int(data["next_out"]), int(data["in_next"]), int(data["in_last"])
-        conn._ack_due = bool(data["ack_due"])
+        ledger = conn._ledger
+        for seq, record in data["unacked"]:
+            ledger.sent(int(seq), str(record))
+        ledger.next_out, ledger.in_next = int(data["next_out"]), int(data["in_next"])
+        ledger.in_last = int(data["in_last"])
+        ledger.ack_due = bool(data["ack_due"])
         conn._reader.feed(str(data["partial"]))
         conn._generation = int(data["generation"])
         return conn
