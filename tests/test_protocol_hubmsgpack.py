@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from gateway.protocol import hubjson, hubmsgpack
 from gateway.protocol.errors import MessageTooLarge, ProtocolError
 from gateway.protocol.hubmsgpack import RecordReader, decode_length, encode_length, frame, split
-from gateway.protocol.hubprotocols import PROTOCOLS, HubProtocol
+from gateway.protocol.hubprotocols import PROTOCOLS, HubProtocol, split_handshake
 from gateway.protocol.messages import (
     Ack,
     CancelInvocation,
@@ -113,6 +113,24 @@ def test_the_handshake_stays_json() -> None:
     record = hubjson.encode_handshake_request("messagepack", 1)
     assert record == '{"protocol":"messagepack","version":1}\x1e'
     assert hubjson.parse_handshake_request(record[:-1]) == HandshakeRequest("messagepack", 1)
+
+
+def test_a_binary_stream_starts_with_the_json_handshake() -> None:
+    stream = hubjson.encode_handshake_request("messagepack", 1).encode() + hubmsgpack.PING + frame(b"x")
+    assert split_handshake(stream[:10], 1024) is None
+    text, rest = split_handshake(stream, 1024) or ("", b"")
+    assert hubjson.parse_handshake_request(text) == HandshakeRequest("messagepack", 1)
+    assert RecordReader().feed(rest) == [b"\x91\x06", b"x"]
+    assert split_handshake(hubjson.HANDSHAKE_OK.encode(), 2) == ("{}", b"")
+
+
+def test_a_handshake_without_its_separator_is_bounded() -> None:
+    with pytest.raises(MessageTooLarge, match="message of 33 bytes exceeds the limit of 32 bytes"):
+        split_handshake(b"{" * 33, 32)
+    with pytest.raises(MessageTooLarge):
+        split_handshake(b"{" * 33 + b"\x1e", 32)
+    with pytest.raises(ProtocolError, match="not UTF-8"):
+        split_handshake(b"\xff\x1e", 32)
 
 
 # --- one table used both ways -----------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Final, Literal, Protocol, TypeVar
 
 from . import hubjson, hubmsgpack
+from .errors import MessageTooLarge, ProtocolError
 from .messages import HubMessage
 
 R = TypeVar("R", str, bytes)
@@ -107,3 +108,21 @@ MESSAGEPACK: Final[HubProtocol[bytes]] = MessagePackProtocol()
 
 PROTOCOLS: Final[dict[str, HubProtocol[Any]]] = {JSON.name: JSON, MESSAGEPACK.name: MESSAGEPACK}
 """The hub protocols by the name a handshake asks for."""
+
+
+def split_handshake(data: bytes, max_size: int) -> tuple[str, bytes] | None:
+    """The handshake record that ``data`` starts with, as text without its 0x1E, and the bytes after it.
+
+    None while the 0x1E has not arrived. On a Binary protocol the handshake (request or response) is JSON
+    text and MessagePack frames may follow it in the same chunk; the rest goes to the protocol's reader.
+    """
+    end = data.find(b"\x1e", 0, max_size + 1)
+    if end < 0:
+        if len(data) > max_size:
+            raise MessageTooLarge(len(data), max_size)
+        return None
+    try:
+        text = data[:end].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError("the handshake is not UTF-8 text") from None
+    return text, data[end + 1:]
