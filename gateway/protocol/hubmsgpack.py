@@ -50,6 +50,8 @@ def encode_length(length: int) -> bytes:
 
 def decode_length(data: bytes | bytearray, pos: int = 0) -> tuple[int, int] | None:
     """The length prefixed at ``pos`` and where its body starts, or None while the prefix is incomplete."""
+    if pos < len(data) and data[pos] < 0x80:  # the common case: a body under 128 bytes
+        return data[pos], pos + 1
     length = 0
     for index in range(PREFIX_MAX):
         if pos + index >= len(data):
