@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every check the project has, in the order CI runs them; stops at the first failure.
-#   lint (ruff) -> types (mypy --strict gateway) -> pytest tests (the import-layer test among them)
+#   lint (ruff) -> types (mypy --strict gateway benchmarks) -> pytest tests (the import-layer test among them)
 #   -> js: npm test (source, then the minified build) -> pytest e2e
 #   -> pytest tests again on the lowest and the newest allowed starlette/uvicorn/h11/wsproto
 # Extra arguments are passed to both pytest runs (e.g. -x, -k name). A pytest run that collects no test fails.
@@ -101,8 +101,8 @@ step() {
 # servers it started, SIGKILL 30 s later.
 limit() { timeout --signal=INT --kill-after=30 "$@"; }
 
-step "ruff" plain ruff check gateway tests e2e
-step "mypy --strict gateway" plain mypy --strict gateway
+step "ruff" plain ruff check gateway tests e2e benchmarks
+step "mypy --strict gateway benchmarks" plain mypy --strict gateway benchmarks
 step "pytest tests" pytest limit 900 "$PY" -m pytest tests -q -p no:cacheprovider "$@"
 step "js: npm test" node limit 300 npm --prefix js test
 step "pytest e2e" pytest limit 600 "$PY" -m pytest e2e -q -p no:cacheprovider "$@"

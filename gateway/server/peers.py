@@ -31,10 +31,25 @@ def _host(entry: str) -> str:
     return entry
 
 
+def forwarded_entries(scope: Scope) -> list[str]:
+    """The entries of every ``X-Forwarded-For`` header of the request, as written, left (client) to right."""
+    values = [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"x-forwarded-for"]
+    return [e.strip() for e in ",".join(values).split(",") if e.strip()]
+
+
 def forwarded_hosts(scope: Scope) -> list[str]:
     """The hosts of every ``X-Forwarded-For`` header of the request, left (client) to right (last proxy)."""
-    values = [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"x-forwarded-for"]
-    return [_host(e) for e in ",".join(values).split(",") if e.strip()]
+    return [_host(e) for e in forwarded_entries(scope)]
+
+
+def _from_header(host: object, scope: Scope) -> bool:
+    """Whether a proxy-headers middleware may have written ``host`` from the request's ``X-Forwarded-For``: it is
+    one of its hosts, one of its entries as written (older uvicorn keeps a port), or nothing (older uvicorn writes
+    None when every entry is a host it trusts)."""
+    entries = forwarded_entries(scope)
+    if not entries:
+        return False
+    return host is None or host in entries or host in [_host(e) for e in entries]
 
 
 class TrustedProxies:
@@ -58,10 +73,11 @@ class TrustedProxies:
     def client(self, scope: Scope) -> str:
         """The key the rate limits count this request under."""
         client = scope.get("client")
+        if not self._networks:
+            peer = client[0] if client else "-"
+            return FORWARDED if _from_header(peer, scope) else str(peer)
         host = str(client[0]) if client else "-"
         hosts = forwarded_hosts(scope)
-        if not self._networks:
-            return FORWARDED if host in hosts else host
         while host in self and hosts:  # walk back through the proxies we trust, nearest first
             host = hosts.pop()
         return host
