@@ -5,10 +5,11 @@ connection, with a hub layer (RPC, groups, users) on top.
 """
 
 from .app import Gateway, Refused
-from .hub import Hub, HubClients, HubError
+from .backplane import HubClients
+from .hub import Hub, HubError
 from .protocol import Limits
-from .settings import Settings
-from .view import ConnectionCounts, ConnectionInfo, ConnectionsView
+from .server.settings import Settings
+from .server.view import ConnectionCounts, ConnectionInfo, ConnectionsView
 
 __all__ = [
     "ConnectionCounts", "ConnectionInfo", "ConnectionsView", "Gateway", "Hub", "HubClients", "HubError", "Limits",

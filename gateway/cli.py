@@ -10,7 +10,7 @@ import logging
 import os
 from typing import Any
 
-from .settings import Settings
+from .server.settings import Settings
 from .transports import TRANSPORT_NAMES
 
 SETTING_TYPES: dict[str, type[float] | type[int]] = {

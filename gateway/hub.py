@@ -12,71 +12,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .backplane import Backplane, Target
-from .connection import ServerConnection
+from .backplane import Backplane, ClientProxy, HubClients, Publish
 from .protocol import Received
-from .protocol.hubjson import encode_completion, encode_invocation
+from .protocol.hubjson import encode_completion
 from .protocol.messages import Close, Completion, Invocation, StreamInvocation
-from .registry import GroupLimitExceeded
+from .server.connection import ServerConnection
+from .server.registry import GroupLimitExceeded
 
 log = logging.getLogger("gateway")
-
-Publish = Callable[[Target, str], Awaitable[None]]
 
 
 class HubError(Exception):
     """Raise from a hub method: its message reaches the client as the invocation's error."""
-
-
-class ClientProxy:
-    """Calls a client method on every connection a target names."""
-
-    __slots__ = ("_publish", "_target")
-
-    def __init__(self, publish: Publish, target: Target) -> None:
-        self._publish = publish
-        self._target = target
-
-    async def send(self, method: str, *args: Any) -> None:
-        """Invoke ``method(*args)`` on the clients; the record is encoded once for all of them."""
-        await self._publish(self._target, encode_invocation(method, list(args)))
-
-
-class HubClients:
-    """``all``, ``group``, ``client`` and ``user`` targets; usable from outside any hub."""
-
-    __slots__ = ("_publish",)
-
-    def __init__(self, publish: Publish) -> None:
-        self._publish = publish
-
-    @property
-    def all(self) -> ClientProxy:
-        return ClientProxy(self._publish, Target("all"))
-
-    def all_except(self, *connection_ids: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("all", (), connection_ids))
-
-    def group(self, name: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("group", (name,)))
-
-    def groups(self, *names: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("group", names))
-
-    def group_except(self, name: str, *connection_ids: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("group", (name,), connection_ids))
-
-    def client(self, connection_id: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("connection", (connection_id,)))
-
-    def clients(self, *connection_ids: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("connection", connection_ids))
-
-    def user(self, user_id: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("user", (user_id,)))
-
-    def users(self, *user_ids: str) -> ClientProxy:
-        return ClientProxy(self._publish, Target("user", user_ids))
 
 
 class HubCallerClients(HubClients):
@@ -196,8 +143,22 @@ def _fits(method: Callable[..., Awaitable[Any]], arguments: list[Any]) -> bool:
     return True
 
 
+def _failure(conn: ServerConnection, message: Invocation, method: Callable[..., Awaitable[Any]], exc: Exception) -> str:
+    """The error a client gets for a hub method that raised ``exc`` (logged unless the hub meant it)."""
+    if isinstance(exc, HubError | GroupLimitExceeded):
+        return str(exc)
+    if isinstance(exc, TypeError) and not _fits(method, message.arguments):
+        log.info("connection %s: bad call of %r: %s", conn.id, message.target, exc)
+        return f"Failed to invoke '{message.target}': wrong arguments."
+    log.exception("connection %s: hub method %r failed", conn.id, message.target)
+    return f"An unexpected error occurred invoking '{message.target}' on the server."
+
+
 class HubDispatcher:
-    """Runs the hub for one connection's messages: invocations, lifecycle, and errors."""
+    """Runs the hub for one connection's messages: invocations, lifecycle, and errors.
+
+    It is the server's ``Handler``: ``received`` and ``closed``.
+    """
 
     def __init__(self, hub: type[Hub], name: str, backplane: Backplane, publish: Publish) -> None:
         self.hub = hub
@@ -205,7 +166,7 @@ class HubDispatcher:
         self.groups = Groups(backplane, name)
         self.publish = publish
 
-    async def __call__(self, conn: ServerConnection, received: Received) -> None:
+    async def received(self, conn: ServerConnection, received: Received) -> None:
         if received.handshake:
             log.info("connection %s: handshake done on %s", conn.id, conn.stream)
             await self._lifecycle(conn, "on_connected")
@@ -223,41 +184,28 @@ class HubDispatcher:
         reply = message.invocation_id
         if method is None:
             log.info("connection %s: unknown method %r", conn.id, message.target)
-            if reply is not None:
-                conn.push_message(Completion(reply, error=f"Unknown hub method '{message.target}'"))
-            return
-        try:
-            result = await method(self.hub(conn, self), *message.arguments)
-        except (HubError, GroupLimitExceeded) as exc:
-            if reply is not None:
-                conn.push_message(Completion(reply, error=str(exc)))
-            return
-        except TypeError as exc:
-            if not _fits(method, message.arguments):
-                log.info("connection %s: bad call of %r: %s", conn.id, message.target, exc)
-                if reply is not None:
-                    error = f"Failed to invoke '{message.target}': wrong arguments."
-                    conn.push_message(Completion(reply, error=error))
-                return
-            log.exception("connection %s: hub method %r failed", conn.id, message.target)
-            if reply is not None:
-                error = f"An unexpected error occurred invoking '{message.target}' on the server."
-                conn.push_message(Completion(reply, error=error))
-            return
-        except Exception:
-            log.exception("connection %s: hub method %r failed", conn.id, message.target)
-            if reply is not None:
-                error = f"An unexpected error occurred invoking '{message.target}' on the server."
-                conn.push_message(Completion(reply, error=error))
-            return
-        if reply is not None:
+            error: str | None = f"Unknown hub method '{message.target}'"
+        else:
             try:
-                record = encode_completion(reply, result)
-            except (TypeError, ValueError) as exc:
-                log.warning("connection %s: the result of %r is not JSON: %s", conn.id, message.target, exc)
-                conn.push_message(Completion(reply, error=f"The result of '{message.target}' could not be sent."))
-                return
-            conn.push(record)
+                result = await method(self.hub(conn, self), *message.arguments)
+            except Exception as exc:
+                error = _failure(conn, message, method, exc)
+            else:
+                error = None
+                if reply is not None:
+                    self._complete(conn, message, reply, result)
+        if error is not None and reply is not None:
+            conn.push_message(Completion(reply, error=error))
+
+    @staticmethod
+    def _complete(conn: ServerConnection, message: Invocation, reply: str, result: Any) -> None:
+        try:
+            record = encode_completion(reply, result)
+        except (TypeError, ValueError) as exc:
+            log.warning("connection %s: the result of %r is not JSON: %s", conn.id, message.target, exc)
+            conn.push_message(Completion(reply, error=f"The result of '{message.target}' could not be sent."))
+            return
+        conn.push(record)
 
     async def _lifecycle(self, conn: ServerConnection, name: str, *args: Any) -> None:
         try:
@@ -265,5 +213,5 @@ class HubDispatcher:
         except Exception:
             log.exception("connection %s: %s failed", conn.id, name)
 
-    async def disconnected(self, conn: ServerConnection, error: str | None) -> None:
+    async def closed(self, conn: ServerConnection, error: str | None) -> None:
         await self._lifecycle(conn, "on_disconnected", error)

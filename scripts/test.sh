@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check the project has, in the order CI runs them; stops at the first failure.
-#   lint (ruff) -> types (mypy --strict gateway benchmarks) -> pytest tests -> js: npm test (source, then the minified build)
-#   -> pytest e2e -> pytest tests again on the lowest and the newest allowed starlette/uvicorn/h11/wsproto
+#   lint (ruff) -> types (mypy --strict gateway benchmarks) -> pytest tests (the import-layer test among them)
+#   -> js: npm test (source, then the minified build) -> pytest e2e
+#   -> pytest tests again on the lowest and the newest allowed starlette/uvicorn/h11/wsproto
 # Extra arguments are passed to both pytest runs (e.g. -x, -k name). A pytest run that collects no test fails.
 # Environment: GATEWAY_SKIP_SETUP=1 skips scripts/setup.sh (for a machine already set up).
 set -uo pipefail

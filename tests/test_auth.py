@@ -15,11 +15,11 @@ import pytest
 from live import HANDSHAKE, Live, request, serve_gateways
 
 from gateway import Gateway, Refused
-from gateway.asgi import Request
 from gateway.client import BY_NAME, HttpClient, HubClient, Origin
 from gateway.demo.hubs import EchoHub
 from gateway.protocol import hubjson
 from gateway.protocol.messages import Invocation
+from gateway.server.asgi import Request
 
 APP = "https://app.example"
 CREDENTIALS = {"alice-long-lived-secret": "alice", "bob-long-lived-secret": "bob"}

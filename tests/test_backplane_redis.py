@@ -18,8 +18,8 @@ import pytest
 
 from gateway import Gateway, Hub
 from gateway.backplane.redis import RedisBackplane
-from gateway.connection import ServerConnection
 from gateway.protocol.hubjson import RS, encode_handshake_request
+from gateway.server.connection import ServerConnection
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server (scripts/setup.sh)")
 
@@ -87,7 +87,7 @@ async def nodes(redis_server: RedisServer) -> AsyncIterator[list[Gateway]]:
 
 
 async def connect(gateway: Gateway, stateful: bool = True, user: str | None = None) -> ServerConnection:
-    conn = gateway._create(stateful, user)
+    conn = gateway.create(stateful, user)
     await gateway.backplane.announce(gateway.name, conn.token, conn.id)
     await conn.receive(encode_handshake_request())
     conn.core.take(0)  # the handshake response
@@ -203,7 +203,7 @@ async def test_a_burst_of_closes_clears_the_directory_and_keeps_the_node_up(node
     a, _ = nodes
     backplane = a.backplane
     assert isinstance(backplane, RedisBackplane)
-    conns = [a._create(False, None) for _ in range(3000)]
+    conns = [a.create(False, None) for _ in range(3000)]
     await asyncio.gather(*(backplane.announce(a.name, c.token, c.id) for c in conns))
     for conn in conns:
         conn.close(None)  # thousands at once: the directory deletes go out in batches

@@ -10,9 +10,9 @@ import pytest
 from live import Live, negotiate, serve_gateways
 
 from gateway import ConnectionInfo, Gateway
-from gateway.asgi import Request
 from gateway.client import HubClient
 from gateway.demo.hubs import EchoHub
+from gateway.server.asgi import Request
 
 TRANSPORTS = ("WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling")
 

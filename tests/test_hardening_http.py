@@ -36,7 +36,7 @@ from live import (
 
 from gateway import Gateway, Settings
 from gateway.demo.hubs import EchoHub
-from gateway.limits import BadTokenLimiter
+from gateway.server.limits import BadTokenLimiter
 
 STALL = 0.1  # a bystander's echo round trip stays under this while an attack runs
 PENDING = 1.0  # the pending lifetime of the in-thread gateways (the default is 5 s)
@@ -241,7 +241,7 @@ def _guess(live: Live, path: str, forwarded_for: str) -> int:
 
 def test_x_forwarded_for_from_a_local_process_does_not_choose_the_limiter_key(live: Live) -> None:
     """uvicorn trusts 127.0.0.1's X-Forwarded-For by default; the gateway does not, unless told."""
-    from gateway.peers import FORWARDED
+    from gateway.server.peers import FORWARDED
     gateway = live.gateways["/hub"]
     gateway.bad_tokens = BadTokenLimiter(limit=5, window=60.0)
     statuses = [_guess(live, "/hub", f"203.0.113.{i}:4000") for i in range(1, 8)]

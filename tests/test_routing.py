@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from gateway import Gateway, Hub
-from gateway.routing import route_path
+from gateway.server.routing import route_path
 
 
 @pytest.mark.parametrize(("path", "root_path", "expected"), [

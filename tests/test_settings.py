@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from live import HANDSHAKE, Live, RawWebSocket, negotiate, serve_gateways
 
 from gateway import Gateway, Limits, Settings
-from gateway.connection import ServerConnection
-from gateway.deadlines import Deadlines
 from gateway.demo.hubs import EchoHub
 from gateway.protocol import Connection, hubjson
 from gateway.protocol.hubjson import HANDSHAKE_OK, PING
+from gateway.server.connection import ServerConnection
+from gateway.server.deadlines import Deadlines
 
 ROOT = Path(__file__).resolve().parents[1]
 ROW = re.compile(r"^\| `(\w+)` \| `([\d_.]+)`[^|]*\| (.+) \|$")
@@ -36,7 +36,7 @@ def readme_table() -> dict[str, tuple[str, str]]:
 
 def field_docs() -> dict[str, str]:
     """The one-line docstring under each field of Settings."""
-    tree = ast.parse((ROOT / "gateway" / "settings.py").read_text())
+    tree = ast.parse((ROOT / "gateway" / "server" / "settings.py").read_text())
     body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings").body
     docs = {}
     for node, after in zip(body, body[1:], strict=False):

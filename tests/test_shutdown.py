@@ -35,7 +35,7 @@ from live import (
 )
 
 from gateway import Gateway, Hub
-from gateway.stopping import on_stop
+from gateway.server.stopping import on_stop
 
 ROOT = Path(__file__).resolve().parent.parent
 EXIT_WITHIN = 5.0

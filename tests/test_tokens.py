@@ -316,7 +316,7 @@ def test_a_guess_with_a_body_that_is_not_utf8_is_still_404_then_429(live: Live) 
 
 
 def test_the_bad_token_memory_is_bounded() -> None:
-    from gateway.limits import BadTokenLimiter
+    from gateway.server.limits import BadTokenLimiter
 
     limiter = BadTokenLimiter(limit=3, window=10.0, max_clients=100)
     for i in range(10_000):

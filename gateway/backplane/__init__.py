@@ -1,6 +1,10 @@
 """Backplanes: in-process (the default) and, for several processes, Redis."""
 
-from .base import Backplane, LocalDelivery, Target
+from .base import Backplane, LocalDelivery, LocalNode
+from .clients import ClientProxy, HubClients, Publish
 from .memory import InProcessBackplane
+from .messages import Target
 
-__all__ = ["Backplane", "InProcessBackplane", "LocalDelivery", "Target"]
+__all__ = [
+    "Backplane", "ClientProxy", "HubClients", "InProcessBackplane", "LocalDelivery", "LocalNode", "Publish", "Target",
+]

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from collections.abc import Awaitable, Sequence
+from typing import Protocol, runtime_checkable
 
-TargetKind = Literal["all", "group", "user", "connection"]
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Who a record is for: every connection, some groups, users or connection ids, minus ``exclude``."""
-
-    kind: TargetKind
-    names: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
+from .messages import ConnectionState, ForwardOp, GroupChange, Send, Target
 
 
 class LocalDelivery(Protocol):
@@ -25,6 +16,17 @@ class LocalDelivery(Protocol):
     def group_add(self, connection_id: str, group: str) -> bool: ...
 
     def group_remove(self, connection_id: str, group: str) -> bool: ...
+
+
+@runtime_checkable
+class LocalNode(LocalDelivery, Protocol):
+    """What a process offers a backplane that moves connections between processes (the server's node)."""
+
+    def export_connection(self, connection_id: str) -> ConnectionState | None: ...
+
+    def adopt_connection(self, state: ConnectionState, ops: Sequence[Send | GroupChange]) -> None: ...
+
+    def forwarded(self, connection_id: str, op: ForwardOp, body: str) -> Awaitable[tuple[int, str | None]]: ...
 
 
 class Backplane(Protocol):
@@ -50,7 +52,7 @@ class Backplane(Protocol):
         """Whether another process holds the connection of ``token`` (asked before a POST's body is read)."""
         ...
 
-    async def forward(self, hub: str, token: str, op: str, body: str = "") -> tuple[int, str | None] | None: ...
+    async def forward(self, hub: str, token: str, op: ForwardOp, body: str = "") -> tuple[int, str | None] | None: ...
 
     async def publish(self, hub: str, target: Target, record: str) -> None: ...
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import LocalDelivery, Target
+from .base import LocalDelivery
+from .messages import ForwardOp, Target
 
 
 class InProcessBackplane:
@@ -28,7 +29,7 @@ class InProcessBackplane:
     async def held_elsewhere(self, hub: str, token: str) -> bool:
         return False
 
-    async def forward(self, hub: str, token: str, op: str, body: str = "") -> tuple[int, str | None] | None:
+    async def forward(self, hub: str, token: str, op: ForwardOp, body: str = "") -> tuple[int, str | None] | None:
         return None
 
     def register(self, hub: str, local: LocalDelivery) -> None:

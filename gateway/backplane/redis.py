@@ -35,37 +35,38 @@ import logging
 import secrets
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .base import LocalDelivery, Target
-
-if TYPE_CHECKING:
-    from ..hub import HubClients
+from .base import LocalDelivery, LocalNode
+from .clients import HubClients
+from .messages import (
+    ConnectionState,
+    Forward,
+    ForwardOp,
+    GroupChange,
+    Handover,
+    HandoverState,
+    Message,
+    Reply,
+    Send,
+    Target,
+    decode,
+    encode,
+)
 
 log = logging.getLogger("gateway.redis")
-
-
-@runtime_checkable
-class LocalNode(LocalDelivery, Protocol):
-    """What a process offers the Redis backplane for one hub (the Gateway implements it)."""
-
-    def export_connection(self, connection_id: str) -> dict[str, Any] | None: ...
-
-    def adopt_connection(self, state: dict[str, Any], ops: list[dict[str, Any]]) -> None: ...
-
-    def forwarded(self, connection_id: str, op: str, body: str) -> Awaitable[tuple[int, str | None]]: ...
 
 
 @dataclass(slots=True)
 class _Claim:
     hub: str
     connection_id: str
-    result: asyncio.Future[dict[str, Any] | None]
+    result: asyncio.Future[ConnectionState | None]
     buffering: bool = False
-    ops: list[dict[str, Any]] = field(default_factory=list)
+    ops: list[Send | GroupChange] = field(default_factory=list)
 
 
 def _token_key(prefix: str, hub: str, token: str) -> str:
@@ -94,7 +95,7 @@ class RedisBackplane:
         self._forgetting: asyncio.Task[None] | None = None
         self._hubs: dict[str, LocalNode] = {}
         self._claims: dict[str, _Claim] = {}
-        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._replies: dict[str, asyncio.Future[Reply]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -137,7 +138,6 @@ class RedisBackplane:
 
     def clients(self, hub: str) -> HubClients:
         """``clients`` for ``hub`` from a process that serves no connection (a job worker)."""
-        from ..hub import HubClients
 
         async def publish(target: Target, record: str) -> None:
             await self.publish(hub, target, record)
@@ -163,7 +163,7 @@ class RedisBackplane:
                         heartbeat = now
                         await self._redis.set(f"{self.prefix}:alive:{self.node}", "1", ex=10)
                     if message is not None and message["type"] == "message":
-                        await self._handle(json.loads(message["data"]))
+                        await self._received(message["data"])
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -182,15 +182,15 @@ class RedisBackplane:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish(self, channel: str, message: dict[str, Any]) -> None:
-        await self._redis.publish(channel, json.dumps(message, separators=(",", ":")))
+    async def _publish(self, channel: str, message: Message) -> None:
+        await self._redis.publish(channel, encode(message))
 
     # --- sends and groups --------------------------------------------------------------------
 
     async def publish(self, hub: str, target: Target, record: str) -> None:
         if self._listener is None:  # a worker process that never called start()
             await self.start()
-        message = {"k": "send", "h": hub, "t": [target.kind, target.names, target.exclude], "r": record}
+        message = Send(hub, target, record)
         if self.healthy:
             try:
                 await self._publish(self._all, message)
@@ -202,18 +202,18 @@ class RedisBackplane:
             local.deliver(target, record)
 
     async def group_add(self, hub: str, connection_id: str, group: str) -> None:
-        await self._group("gadd", hub, connection_id, group)
+        await self._group(GroupChange(hub, connection_id, group, add=True))
 
     async def group_remove(self, hub: str, connection_id: str, group: str) -> None:
-        await self._group("grem", hub, connection_id, group)
+        await self._group(GroupChange(hub, connection_id, group, add=False))
 
-    async def _group(self, kind: str, hub: str, connection_id: str, group: str) -> None:
-        local = self._hubs.get(hub)
+    async def _group(self, change: GroupChange) -> None:
+        local = self._hubs.get(change.hub)
         if local is not None:
-            apply = local.group_add if kind == "gadd" else local.group_remove
-            if apply(connection_id, group) or not self.healthy:
+            apply = local.group_add if change.add else local.group_remove
+            if apply(change.connection_id, change.group) or not self.healthy:
                 return
-        await self._publish(self._all, {"k": kind, "h": hub, "c": connection_id, "g": group})
+        await self._publish(self._all, change)
 
     # --- the token directory -----------------------------------------------------------------
 
@@ -266,8 +266,7 @@ class RedisBackplane:
         claim = _Claim(hub, connection_id, asyncio.get_running_loop().create_future())
         self._claims[corr] = claim
         try:
-            await self._publish(self._all, {"k": "handover", "h": hub, "c": connection_id, "from": node,
-                                            "to": self.node, "q": corr})
+            await self._publish(self._all, Handover(hub, connection_id, node, self.node, corr))
             state = await asyncio.wait_for(claim.result, self.handover_timeout)
         except (TimeoutError, RedisError, OSError) as exc:
             log.warning("connection %s: handover from %s failed (%r)", connection_id, node, exc)
@@ -288,7 +287,7 @@ class RedisBackplane:
         located = await self._locate(hub, token)
         return located is not None and located[0] != self.node
 
-    async def forward(self, hub: str, token: str, op: str, body: str = "") -> tuple[int, str | None] | None:
+    async def forward(self, hub: str, token: str, op: ForwardOp, body: str = "") -> tuple[int, str | None] | None:
         """Have the process holding ``token``'s connection handle a POST or DELETE; None if none does."""
         for _ in range(3):
             located = await self._locate(hub, token)
@@ -296,73 +295,76 @@ class RedisBackplane:
                 return None
             node, connection_id = located
             corr = secrets.token_hex(8)
-            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
             self._replies[corr] = future
             try:
-                await self._publish(self._node_channel(node), {"k": op, "h": hub, "c": connection_id, "b": body,
-                                                               "from": self.node, "q": corr})
+                await self._publish(self._node_channel(node), Forward(hub, connection_id, op, body, self.node, corr))
                 reply = await asyncio.wait_for(future, 5.0)
             except (TimeoutError, RedisError, OSError):
                 return 503, "the process holding this connection did not answer"
             finally:
                 self._replies.pop(corr, None)
-            if reply["status"] != 410:  # 410: it moved meanwhile; look it up again
-                return int(reply["status"]), reply.get("error")
+            if reply.status != 410:  # 410: it moved meanwhile; look it up again
+                return reply.status, reply.error
         return 503, "the connection keeps moving"
 
-    async def _answer(self, message: dict[str, Any]) -> None:
-        local = self._hubs.get(message["h"])
-        status, error = (410, None) if local is None else await local.forwarded(message["c"], message["k"],
-                                                                                 message.get("b", ""))
+    async def _answer(self, message: Forward) -> None:
+        local = self._hubs.get(message.hub)
+        status, error = (410, None) if local is None else await local.forwarded(
+            message.connection_id, message.op, message.body)
         with contextlib.suppress(RedisError, OSError):
-            await self._publish(self._node_channel(message["from"]),
-                                {"k": "reply", "q": message["q"], "status": status, "error": error})
+            await self._publish(self._node_channel(message.from_node), Reply(message.corr, status, error))
 
     # --- the one place messages come in ------------------------------------------------------
 
-    async def _handle(self, message: dict[str, Any]) -> None:
-        kind = message.get("k")
-        if kind in ("send", "gadd", "grem"):
+    async def _received(self, data: str) -> None:
+        try:
+            message = decode(data)
+        except ValueError as exc:
+            log.warning("backplane node %s: dropped a message: %s", self.node, exc)
+            return
+        await self._handle(message)
+
+    async def _handle(self, message: Message) -> None:
+        if isinstance(message, Send | GroupChange):
             self._apply(message)
-        elif kind == "handover":
+        elif isinstance(message, Handover):
             await self._handover(message)
-        elif kind == "state":
-            claim = self._claims.get(message["q"])
+        elif isinstance(message, HandoverState):
+            claim = self._claims.get(message.corr)
             if claim is not None and not claim.result.done():
-                claim.result.set_result(message.get("s"))
-        elif kind in ("post", "delete", "invalid"):
+                claim.result.set_result(message.state)
+        elif isinstance(message, Forward):
             self._spawn(self._answer(message))
-        elif kind == "reply":
-            future = self._replies.get(message["q"])
+        else:
+            future = self._replies.get(message.corr)
             if future is not None and not future.done():
                 future.set_result(message)
 
-    def _apply(self, message: dict[str, Any]) -> None:
-        hub = message["h"]
-        local = self._hubs.get(hub)
+    def _apply(self, message: Send | GroupChange) -> None:
+        local = self._hubs.get(message.hub)
         if local is None:
             return
         for claim in self._claims.values():
-            if claim.buffering and claim.hub == hub:
+            if claim.buffering and claim.hub == message.hub:
                 claim.ops.append(message)
-        if message["k"] == "send":
-            kind, names, exclude = message["t"]
-            local.deliver(Target(kind, tuple(names), tuple(exclude)), message["r"])
-        elif message["k"] == "gadd":
-            local.group_add(message["c"], message["g"])
+        if isinstance(message, Send):
+            local.deliver(message.target, message.record)
+        elif message.add:
+            local.group_add(message.connection_id, message.group)
         else:
-            local.group_remove(message["c"], message["g"])
+            local.group_remove(message.connection_id, message.group)
 
-    async def _handover(self, message: dict[str, Any]) -> None:
-        if message["to"] == self.node:
-            claim = self._claims.get(message["q"])
+    async def _handover(self, message: Handover) -> None:
+        if message.to_node == self.node:
+            claim = self._claims.get(message.corr)
             if claim is not None:
                 claim.buffering = True
-        if message["from"] == self.node:
-            local = self._hubs.get(message["h"])
-            state = local.export_connection(message["c"]) if local is not None else None
+        if message.from_node == self.node:
+            local = self._hubs.get(message.hub)
+            state = local.export_connection(message.connection_id) if local is not None else None
             with contextlib.suppress(RedisError, OSError):
-                await self._publish(self._node_channel(message["to"]), {"k": "state", "q": message["q"], "s": state})
+                await self._publish(self._node_channel(message.to_node), HandoverState(message.corr, state))
 
 
 __all__ = ["LocalNode", "RedisBackplane"]

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from ..app import DEFAULT_SETTINGS, Gateway
 from ..backplane import Backplane, InProcessBackplane
-from ..settings import Settings
+from ..server.settings import Settings
 from ..transports import TRANSPORT_NAMES
 from .hubs import ChatHub, EchoHub, JobsHub, job_group
 from .jobs import Job, Jobs, JobStore, MemoryJobStore, RedisJobStore

@@ -267,27 +267,26 @@ def _with_headers(obj: dict[str, Any], headers: dict[str, str] | None) -> dict[s
     return obj
 
 
+def _invocation_json(message: Invocation | StreamInvocation) -> dict[str, Any]:
+    obj: dict[str, Any] = {"type": 1 if isinstance(message, Invocation) else 4}
+    if message.invocation_id is not None:
+        obj["invocationId"] = message.invocation_id
+    obj["target"] = message.target
+    obj["arguments"] = message.arguments
+    if message.stream_ids:
+        obj["streamIds"] = message.stream_ids
+    return _with_headers(obj, message.headers)
+
+
 def to_json(message: HubMessage) -> dict[str, Any]:
     """The JSON object of a message (the inverse of parse_message)."""
     match message:
-        case Invocation(target, arguments, invocation_id, stream_ids, headers):
-            obj: dict[str, Any] = {"type": 1}
-            if invocation_id is not None:
-                obj["invocationId"] = invocation_id
-            obj["target"] = target
-            obj["arguments"] = arguments
-            if stream_ids:
-                obj["streamIds"] = stream_ids
-            return _with_headers(obj, headers)
-        case StreamInvocation(target, arguments, invocation_id, stream_ids, headers):
-            obj = {"type": 4, "invocationId": invocation_id, "target": target, "arguments": arguments}
-            if stream_ids:
-                obj["streamIds"] = stream_ids
-            return _with_headers(obj, headers)
+        case Invocation() | StreamInvocation():
+            return _invocation_json(message)
         case StreamItem(invocation_id, item, headers):
             return _with_headers({"type": 2, "invocationId": invocation_id, "item": item}, headers)
         case Completion(invocation_id, result, error, has_result, headers):
-            obj = {"type": 3, "invocationId": invocation_id}
+            obj: dict[str, Any] = {"type": 3, "invocationId": invocation_id}
             if error is not None:
                 obj["error"] = error
             elif has_result:

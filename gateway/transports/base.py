@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-from ..asgi import Receive, Request, Send
-from ..connection import ServerConnection
 from ..protocol import State
+from ..server.asgi import Receive, Request, Send
+from ..server.connection import ServerConnection
 
 log = logging.getLogger("gateway")
 
@@ -37,13 +37,19 @@ class Transport(Protocol):
 
     def __init__(self, options: TransportOptions) -> None: ...
 
-    def accepts(self, request: Request) -> bool:
-        """Whether a GET (or WebSocket) on the base URL is for this transport."""
-        ...
-
     async def serve(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
         """Serve one stream of ``conn`` (the app has looked the connection up)."""
         ...
+
+
+class TransportBase:
+    """What the four transports share: a name, whether they persist, and the options they are made with."""
+
+    name: ClassVar[str]
+    persistent: ClassVar[bool] = True
+
+    def __init__(self, options: TransportOptions) -> None:
+        self.options = options
 
 
 def claim(conn: ServerConnection, transport: Transport, *, resume: bool) -> int | None:

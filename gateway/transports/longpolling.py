@@ -6,21 +6,16 @@ import asyncio
 import contextlib
 from typing import ClassVar
 
-from ..asgi import STREAM_HEADERS, Receive, Request, Send, respond, respond_error, wait_disconnect
-from ..connection import ServerConnection
 from ..protocol import State
-from .base import Stalled, TransportOptions, cancel, claim, release, within_send_timeout
+from ..protocol.transports import LONG_POLLING
+from ..server.asgi import STREAM_HEADERS, Receive, Request, Send, respond, respond_error, wait_disconnect
+from ..server.connection import ServerConnection
+from .base import Stalled, TransportBase, cancel, claim, release, within_send_timeout
 
 
-class LongPollingTransport:
-    name: ClassVar[str] = "LongPolling"
+class LongPollingTransport(TransportBase):
+    name: ClassVar[str] = LONG_POLLING
     persistent: ClassVar[bool] = False
-
-    def __init__(self, options: TransportOptions) -> None:
-        self.options = options
-
-    def accepts(self, request: Request) -> bool:
-        return bool(request.scope["type"] == "http")
 
     async def serve(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
         core = conn.core

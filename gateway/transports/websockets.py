@@ -7,23 +7,17 @@ import contextlib
 import logging
 from typing import ClassVar
 
-from ..asgi import Receive, Request, Send, reject_websocket
-from ..connection import ServerConnection
 from ..protocol import ProtocolError
-from .base import Stalled, TransportOptions, cancel, claim, pump, release, within_send_timeout
+from ..protocol.transports import WEBSOCKETS
+from ..server.asgi import Receive, Request, Send, reject_websocket
+from ..server.connection import ServerConnection
+from .base import Stalled, TransportBase, cancel, claim, pump, release, within_send_timeout
 
 log = logging.getLogger("gateway")
 
 
-class WebSocketsTransport:
-    name: ClassVar[str] = "WebSockets"
-    persistent: ClassVar[bool] = True
-
-    def __init__(self, options: TransportOptions) -> None:
-        self.options = options
-
-    def accepts(self, request: Request) -> bool:
-        return bool(request.scope["type"] == "websocket")
+class WebSocketsTransport(TransportBase):
+    name: ClassVar[str] = WEBSOCKETS
 
     async def serve(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":

@@ -1,13 +1,15 @@
 /*! gateway browser client | MIT */
 
-// src/transports/base.js
-var noop = () => {
-};
+// src/errors.js
 function failure(message, status) {
   const error = new Error(message);
   if (status) error.status = status;
   return error;
 }
+
+// src/transports/base.js
+var noop = () => {
+};
 var Transport = class {
   constructor(env, options) {
     this.env = env;
@@ -61,16 +63,18 @@ var WebSockets = class extends Transport {
 };
 WebSockets.transportName = "WebSockets";
 
-// src/transports/poster.js
-var RETRY_MS = 100;
-var TRIES = 10;
-var TRANSIENT = [409, 503];
+// src/http.js
 var fetchInit = (options, method, body) => ({
   method,
   body,
   cache: "no-store",
   credentials: options.withCredentials ? "include" : "same-origin"
 });
+
+// src/transports/poster.js
+var RETRY_MS = 100;
+var TRIES = 10;
+var TRANSIENT = [409, 503];
 var Poster = class {
   constructor(env, options, url, onerror, watch) {
     this.env = env;

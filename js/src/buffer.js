@@ -1,6 +1,6 @@
 // Stateful reconnect bookkeeping, pure: sequence ids both ways, unacked records, duplicates.
 import { MessageType, isTrackable, write } from "./protocol.js";
-import { failure } from "./transports/base.js";
+import { failure } from "./errors.js";
 
 /**
  * Counts the trackable messages sent and received (ids start at 1). Keeps sent records until the

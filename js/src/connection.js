@@ -8,8 +8,8 @@
 // transport is adopted: its messages are queued and handed to `onmessage` while `live` is set, and
 // its drop, a server silence of `serverTimeout` or an unreadable record calls `ondrop` once.
 import { plan } from "./transports/index.js";
-import { failure } from "./transports/base.js";
-import { fetchInit } from "./transports/poster.js";
+import { failure } from "./errors.js";
+import { fetchInit } from "./http.js";
 import { HANDSHAKE, PING, MessageType, RecordSplitter, parse } from "./protocol.js";
 
 const noop = () => {};

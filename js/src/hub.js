@@ -2,7 +2,7 @@
 import { Connection } from "./connection.js";
 import { MessageBuffer } from "./buffer.js";
 import { MessageType, isTrackable, write } from "./protocol.js";
-import { failure } from "./transports/base.js";
+import { failure } from "./errors.js";
 
 /** Connection states. */
 export const HubConnectionState = {

@@ -1,5 +1,7 @@
 // Every module the tests import from src/, as one entry: testing/minified.mjs builds it with the IIFE's
 // minifier settings, and the tests then run against that build instead of the source.
 export * from "../src/index.js";
-export { Poster, fetchInit } from "../src/transports/poster.js";
-export { Transport, failure } from "../src/transports/base.js";
+export { Poster } from "../src/transports/poster.js";
+export { Transport } from "../src/transports/base.js";
+export { failure } from "../src/errors.js";
+export { fetchInit } from "../src/http.js";

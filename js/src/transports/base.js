@@ -2,13 +2,6 @@
 
 const noop = () => {};
 
-/** An Error with an optional HTTP status, so callers can tell a 404 from a network failure. */
-export function failure(message, status) {
-  const error = new Error(message);
-  if (status) error.status = status;
-  return error;
-}
-
 /**
  * Base of the four transports. A subclass implements `connect(url)` (resolves once the stream is
  * open), `send(data)` and `_end()` (release resources), and calls `onreceive(text)` for data and

@@ -1,6 +1,7 @@
 // ForeverFrame: a hidden iframe streams <script> chunks that postMessage records to this page;
 // POST base?id=T upstream. The frame cannot report a failed load: the start timeout catches it.
-import { Transport, failure } from "./base.js";
+import { failure } from "../errors.js";
+import { Transport } from "./base.js";
 import { Poster } from "./poster.js";
 
 const frameId = () => "f" + Math.random().toString(36).slice(2, 12);

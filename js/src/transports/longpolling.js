@@ -1,6 +1,8 @@
 // LongPolling: GET base?id=T in a loop (200 with records, 200 empty, 204 closed), POST upstream.
-import { Transport, failure } from "./base.js";
-import { Poster, fetchInit } from "./poster.js";
+import { failure } from "../errors.js";
+import { Transport } from "./base.js";
+import { fetchInit } from "../http.js";
+import { Poster } from "./poster.js";
 
 const RESUME = "&resume=1";
 

@@ -1,18 +1,11 @@
 // The client-to-server half of ServerSentEvents, ForeverFrame and LongPolling: POST url?id=T.
-import { failure } from "./base.js";
+import { failure } from "../errors.js";
+import { fetchInit } from "../http.js";
 
 const RETRY_MS = 100;
 const TRIES = 10;
 // 409: another POST of this connection is still in flight; 503: the server is moving the connection.
 const TRANSIENT = [409, 503];
-
-/** Options for fetch shared by every HTTP request of a connection. */
-export const fetchInit = (options, method, body) => ({
-  method,
-  body,
-  cache: "no-store",
-  credentials: options.withCredentials ? "include" : "same-origin",
-});
 
 /**
  * Sends records with one POST in flight at a time; data queued meanwhile goes out as one batch in the

@@ -1,5 +1,6 @@
 // ServerSentEvents: EventSource(base?id=T) downstream, POST base?id=T upstream.
-import { Transport, failure } from "./base.js";
+import { failure } from "../errors.js";
+import { Transport } from "./base.js";
 import { Poster } from "./poster.js";
 
 export class ServerSentEvents extends Transport {

@@ -1,5 +1,6 @@
 // WebSockets: ws(s)://base?id=T, hub records in text frames, both directions.
-import { Transport, failure } from "./base.js";
+import { failure } from "../errors.js";
+import { Transport } from "./base.js";
 
 export class WebSockets extends Transport {
   static supported(env) {

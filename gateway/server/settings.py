@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from .protocol import Limits
+from ..protocol import Limits
 
 
 @dataclass(frozen=True, slots=True)

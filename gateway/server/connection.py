@@ -7,9 +7,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .protocol import Connection, OutboxOverflow, Received, State
-from .protocol.hubjson import encode
-from .protocol.messages import HubMessage, is_trackable
+from ..protocol import Connection, OutboxOverflow, Received, State
+from ..protocol.hubjson import encode
+from ..protocol.messages import HubMessage, is_trackable
 
 log = logging.getLogger("gateway")
 

@@ -9,7 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 def route_path(scope: Scope) -> str:
-    """The request path below the app's ``root_path`` (what Starlette's routes match against)."""
+    """The request path below the app's ``root_path`` (what a route matches against)."""
     path: str = scope["path"]
     root_path: str = scope.get("root_path", "")
     if not root_path or not path.startswith(root_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from .backplane import Target
+from ..backplane import Target
 from .connection import ServerConnection
 
 

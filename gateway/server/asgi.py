@@ -18,6 +18,11 @@ STREAM_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-encoding", b"identity"),
     (b"pragma", b"no-cache"),
 ]
+CLOSE: list[tuple[bytes, bytes]] = [(b"connection", b"close")]
+"""On an answer sent before the request's body was read to its end: the server closes the socket after it."""
+STREAM_HEADER = b"x-gateway-stream"
+"""On a POST's answer, ``none`` when no stream of the connection is attached: a client whose stream the server saw
+end (a proxy's silent cut) resumes at once. Other clients ignore an unknown header."""
 
 
 class Request:
@@ -110,3 +115,13 @@ async def reject_websocket(scope: Scope, send: Send, status: int, message: str) 
         await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+
+
+async def refuse(
+    request: Request, send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer with an error, as a WebSocket rejection or an HTTP response, whichever the request is."""
+    if request.scope["type"] == "websocket":
+        await reject_websocket(request.scope, send, status, message)
+    else:
+        await respond_error(send, status, message, headers)

@@ -1,0 +1,52 @@
+"""The streaming base of ServerSentEvents and ForeverFrame: one held HTTP response, a prelude, then every
+output chunk framed as the subclass says, until the connection closes or a newer stream replaces this one."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from ..server.asgi import STREAM_HEADERS, Receive, Request, Send, respond_error, wait_disconnect
+from ..server.connection import ServerConnection
+from .base import Stalled, TransportBase, cancel, claim, pump, release, within_send_timeout
+
+
+class StreamingTransport(TransportBase):
+    """Subclasses give ``headers``, ``prelude``, ``frame`` and ``end``, and may refuse a request in ``admit``."""
+
+    headers: ClassVar[list[tuple[bytes, bytes]]]
+    end: ClassVar[bytes] = b""
+
+    async def admit(self, request: Request, send: Send) -> bool:
+        """Whether to serve ``request``; when not, the refusal has been sent."""
+        return True
+
+    def prelude(self, request: Request) -> bytes:
+        raise NotImplementedError
+
+    def frame(self, text: str) -> bytes:
+        raise NotImplementedError
+
+    async def serve(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
+        if not await self.admit(request, send):
+            return
+        generation = claim(conn, self, resume=conn.core.handshaken)
+        if generation is None:
+            await respond_error(send, 409, "another stream is already open for this connection")
+            return
+        gone = asyncio.ensure_future(wait_disconnect(receive))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": [*self.headers, *STREAM_HEADERS]})
+            await send({"type": "http.response.body", "body": self.prelude(request), "more_body": True})
+
+            async def write(text: str) -> None:
+                await send({"type": "http.response.body", "body": self.frame(text), "more_body": True})
+
+            await pump(conn, generation, write, gone)
+            if not gone.done():
+                await within_send_timeout(conn, send({"type": "http.response.body", "body": self.end}))
+        except Stalled:
+            pass  # the client reads nothing: the response is given up unfinished, and the server drops the socket
+        finally:
+            await cancel(gone)
+            release(conn, generation, self)
