@@ -14,7 +14,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from ..app import DEFAULT_SETTINGS, Gateway
 from ..backplane import Backplane, InProcessBackplane
@@ -83,6 +83,91 @@ def _job_request(body: Any) -> tuple[int, int, int | None]:
     return steps, step_ms, fail_at
 
 
+class Demo:
+    """The demo's parts (backplane, job store and queue, the three gateways) and its HTTP handlers."""
+
+    def __init__(
+        self, options: dict[str, Any], backplane: Backplane, store: JobStore, job_workers: int, body_timeout: float,
+    ) -> None:
+        self.backplane, self.store, self.body_timeout = backplane, store, body_timeout
+        self.queue = Jobs(store, self._publish, workers=job_workers)
+        bound_hub = type("JobsHub", (JobsHub,), {"jobs": self.queue})
+        self.jobs = Gateway(bound_hub, name="jobs", **options)
+        self.gateways = (self.jobs, Gateway(EchoHub, name="echo", **options), Gateway(ChatHub, name="chat", **options))
+
+    async def _publish(self, job: Job, event: dict[str, Any]) -> None:
+        await self.jobs.clients.group(job_group(job.id)).send("progress", event)
+
+    async def start_job(self, request: Request) -> Response:
+        try:
+            steps, step_ms, fail_at = _job_request(await _json_body(request, self.body_timeout))
+        except BadRequest as exc:  # the body was not read to its end: the socket goes with the answer
+            return JSONResponse({"error": str(exc)}, exc.status, headers={"Connection": "close"})
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        if await self.store.queued() >= MAX_QUEUED:
+            return JSONResponse({"error": "too many jobs are waiting; try again later"}, 503,
+                                headers={"Retry-After": "5"})
+        job = await self.queue.submit(steps, step_ms, fail_at)
+        return JSONResponse({"id": job.id}, 202, headers={"Location": f"/jobs/{job.id}"})
+
+    async def get_job(self, request: Request) -> Response:
+        snapshot = await self.queue.snapshot(request.path_params["job_id"])
+        if snapshot is None:
+            return JSONResponse({"error": "no such job"}, 404)
+        return JSONResponse(snapshot)
+
+    async def cancel_job(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        if await self.queue.snapshot(job_id) is None:
+            return JSONResponse({"error": "no such job"}, 404)
+        return JSONResponse({"cancelled": await self.queue.cancel(job_id)})
+
+    async def health(self, request: Request) -> Response:
+        """Backplane status, and the connections this process holds per hub."""
+        healthy = self.backplane.healthy
+        body: dict[str, Any] = {"ok": healthy, "backplane": "in-process" if isinstance(self.backplane,
+                                InProcessBackplane) else "redis", "backplane_status": "up" if healthy else "down",
+                                "connections": {g.name: len(g.connections) for g in self.gateways}}
+        return JSONResponse(body, 200 if healthy else 503)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.backplane.start()
+        await self.queue.start()
+        yield
+        await self.queue.stop()
+        for gateway in self.gateways:
+            await gateway.shutdown()
+        await self.backplane.close()
+
+    def routes(self) -> list[BaseRoute]:
+        jobs, echo, chat = self.gateways
+        return [
+            _page_route("index.html"), _page_route("compare.html"), _page_route("chat.html"),
+            Route("/static/{name}", _static),
+            Route("/jobs", self.start_job, methods=["POST"]),
+            Route("/jobs/{job_id}", self.get_job, methods=["GET"]),
+            Route("/jobs/{job_id}/cancel", self.cancel_job, methods=["POST"]),
+            Route("/health", self.health),
+            jobs.route("/hubs/jobs"), echo.route("/hubs/echo"), chat.route("/hubs/chat"),
+        ]
+
+
+async def _static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in ("style.css", "common.js"):
+        return JSONResponse({"error": "not found"}, 404)
+    media = "text/css" if name.endswith(".css") else "text/javascript"
+    return Response(_page(name), media_type=media, headers={"Cache-Control": "no-cache"})
+
+
+def _page_route(name: str) -> Route:
+    async def serve(request: Request) -> Response:
+        return HTMLResponse(_page(name), headers={"Cache-Control": "no-cache"})
+    return Route("/" if name == "index.html" else "/" + name.removesuffix(".html"), serve)
+
+
 def create_app(
     *, transports: Iterable[str] = TRANSPORT_NAMES, allowed_origins: Iterable[str] = ("*",),
     settings: Settings = DEFAULT_SETTINGS, job_workers: int = 4, redis_url: str | None = None,
@@ -94,96 +179,19 @@ def create_app(
     processes serve the same demo and job workers may run in yet other processes. ``trusted_proxies``
     goes to every hub's ``Gateway``; ``body_timeout`` bounds the reading of a ``POST /jobs`` body.
     """
-    transports, allowed_origins = tuple(transports), tuple(allowed_origins)
     backplane: Backplane = InProcessBackplane()
     store: JobStore = MemoryJobStore()
     if redis_url:
         from ..backplane.redis import RedisBackplane
 
         backplane, store = RedisBackplane(redis_url), RedisJobStore(redis_url)
-    options: dict[str, Any] = {"transports": transports, "allowed_origins": allowed_origins,
+    options: dict[str, Any] = {"transports": tuple(transports), "allowed_origins": tuple(allowed_origins),
                                "settings": settings, "backplane": backplane,
                                "trusted_proxies": tuple(trusted_proxies)}
-    jobs_gateway: Gateway
-
-    async def publish(job: Job, event: dict[str, Any]) -> None:
-        await jobs_gateway.clients.group(job_group(job.id)).send("progress", event)
-
-    queue = Jobs(store, publish, workers=job_workers)
-    bound_hub = type("JobsHub", (JobsHub,), {"jobs": queue})
-    jobs_gateway = Gateway(bound_hub, name="jobs", **options)
-    echo_gateway = Gateway(EchoHub, name="echo", **options)
-    chat_gateway = Gateway(ChatHub, name="chat", **options)
-    gateways = (jobs_gateway, echo_gateway, chat_gateway)
-
-    async def start_job(request: Request) -> Response:
-        try:
-            steps, step_ms, fail_at = _job_request(await _json_body(request, body_timeout))
-        except BadRequest as exc:  # the body was not read to its end: the socket goes with the answer
-            return JSONResponse({"error": str(exc)}, exc.status, headers={"Connection": "close"})
-        except ValueError as exc:
-            return JSONResponse({"error": str(exc)}, 400)
-        if await store.queued() >= MAX_QUEUED:
-            return JSONResponse({"error": "too many jobs are waiting; try again later"}, 503,
-                                headers={"Retry-After": "5"})
-        job = await queue.submit(steps, step_ms, fail_at)
-        return JSONResponse({"id": job.id}, 202, headers={"Location": f"/jobs/{job.id}"})
-
-    async def get_job(request: Request) -> Response:
-        snapshot = await queue.snapshot(request.path_params["job_id"])
-        if snapshot is None:
-            return JSONResponse({"error": "no such job"}, 404)
-        return JSONResponse(snapshot)
-
-    async def cancel_job(request: Request) -> Response:
-        job_id = request.path_params["job_id"]
-        if await queue.snapshot(job_id) is None:
-            return JSONResponse({"error": "no such job"}, 404)
-        return JSONResponse({"cancelled": await queue.cancel(job_id)})
-
-    async def health(request: Request) -> Response:
-        """Backplane status, and the connections this process holds per hub."""
-        body: dict[str, Any] = {"ok": backplane.healthy, "backplane": "redis" if redis_url else "in-process",
-                                "backplane_status": "up" if backplane.healthy else "down",
-                                "connections": {g.name: len(g.connections) for g in gateways}}
-        return JSONResponse(body, 200 if backplane.healthy else 503)
-
-    async def static(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in ("style.css", "common.js"):
-            return JSONResponse({"error": "not found"}, 404)
-        media = "text/css" if name.endswith(".css") else "text/javascript"
-        return Response(_page(name), media_type=media, headers={"Cache-Control": "no-cache"})
-
-    def page(name: str) -> Route:
-        async def serve(request: Request) -> Response:
-            return HTMLResponse(_page(name), headers={"Cache-Control": "no-cache"})
-        return Route("/" if name == "index.html" else "/" + name.removesuffix(".html"), serve)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await backplane.start()
-        await queue.start()
-        yield
-        await queue.stop()
-        for gateway in gateways:
-            await gateway.shutdown()
-        await backplane.close()
-
-    routes = [
-        page("index.html"), page("compare.html"), page("chat.html"),
-        Route("/static/{name}", static),
-        Route("/jobs", start_job, methods=["POST"]),
-        Route("/jobs/{job_id}", get_job, methods=["GET"]),
-        Route("/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
-        Route("/health", health),
-        jobs_gateway.route("/hubs/jobs"),
-        echo_gateway.route("/hubs/echo"),
-        chat_gateway.route("/hubs/chat"),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.jobs = queue
-    app.state.gateways = gateways
+    demo = Demo(options, backplane, store, job_workers, body_timeout)
+    app = Starlette(routes=demo.routes(), lifespan=demo.lifespan)
+    app.state.jobs = demo.queue
+    app.state.gateways = demo.gateways
     return app
 
 
