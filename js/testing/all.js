@@ -3,3 +3,5 @@
 export * from "../src/index.js";
 export { Poster, fetchInit } from "../src/transports/poster.js";
 export { Transport, failure } from "../src/transports/base.js";
+export { records, handshake, handshakeResponse, join } from "../src/protocol.js";
+export { MessagePackHubProtocol, encode, decode, concat } from "../src/msgpack.js";
