@@ -518,7 +518,7 @@ var Connection = class {
       const confirm = (message) => {
         if (resume && message.type !== SEQUENCE) return;
         if (!resume && message.error) throw Object.assign(failure(`handshake rejected: ${message.error}`), { hard: true });
-        if (!resume && message.type) throw failure(`message before handshake: type ${message.type}`);
+        if (!resume && message.type) throw failure("message before handshake");
         done = true;
         env.clearTimeout(timer);
         this._abort = null;
@@ -662,8 +662,9 @@ var Subject = class {
   complete() {
     this._each("complete");
   }
+  // (dispose makes a new array, so the loop sees the observers there were when it began)
   _each(key, value) {
-    for (const observer of this._observers.slice()) observer[key]?.(value);
+    for (const observer of this._observers) observer[key]?.(value);
   }
 };
 
@@ -818,10 +819,13 @@ var HubConnection = class {
     streams.forEach((subject, i) => this._upload(subject, streamIds[i]));
     return invocationId;
   }
-  // Sends a client-to-server stream: each item as a StreamItem, its end as a Completion.
+  // Sends a client-to-server stream: each item as a StreamItem, its end as a Completion; then nothing more.
   _upload(subject, invocationId) {
-    const end = (error) => this._reply(COMPLETION, { invocationId, error: error && String(error.message || error) });
-    subject.subscribe({
+    const end = (error) => {
+      subscription.dispose();
+      this._reply(COMPLETION, { invocationId, error: error && String(error?.message || error) });
+    };
+    const subscription = subject.subscribe({
       next: (item) => this._reply(STREAM_ITEM, { invocationId, item }),
       complete: end,
       error: end

@@ -229,7 +229,7 @@ export class Connection {
       const confirm = (message) => {
         if (resume && message.type !== SEQUENCE) return;
         if (!resume && message.error) throw Object.assign(failure(`handshake rejected: ${message.error}`), { hard: true });
-        if (!resume && message.type) throw failure(`message before handshake: type ${message.type}`);
+        if (!resume && message.type) throw failure("message before handshake");
         done = true;
         env.clearTimeout(timer);
         this._abort = null;

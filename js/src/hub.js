@@ -179,10 +179,13 @@ export class HubConnection {
     return invocationId;
   }
 
-  // Sends a client-to-server stream: each item as a StreamItem, its end as a Completion.
+  // Sends a client-to-server stream: each item as a StreamItem, its end as a Completion; then nothing more.
   _upload(subject, invocationId) {
-    const end = (error) => this._reply(COMPLETION, { invocationId, error: error && String(error.message || error) });
-    subject.subscribe({
+    const end = (error) => {
+      subscription.dispose();
+      this._reply(COMPLETION, { invocationId, error: error && String(error?.message || error) });
+    };
+    const subscription = subject.subscribe({
       next: (item) => this._reply(STREAM_ITEM, { invocationId, item }),
       complete: end,
       error: end,

@@ -32,7 +32,8 @@ export class Subject {
     this._each("complete");
   }
 
+  // (dispose makes a new array, so the loop sees the observers there were when it began)
   _each(key, value) {
-    for (const observer of this._observers.slice()) observer[key]?.(value);
+    for (const observer of this._observers) observer[key]?.(value);
   }
 }
