@@ -22,13 +22,14 @@ export const iife = { ...common, entryPoints: [src("global.js")], format: "iife"
 /** The MessagePack entry's IIFE: it adds `Gateway.MessagePackHubProtocol` to the core's global. */
 export const msgpackIife = { ...iife, entryPoints: [src("msgpack-entry.js")] };
 
-/** The files of dist/, each with the esbuild options that make it ("" for a copied file). */
+/** The files of dist/, each with the esbuild options that make it (or the src/ file it is a copy of). */
 export const OUTPUTS = {
   "gateway.js": iife,
   "gateway.mjs": { ...common, format: "esm" },
   "gateway.msgpack.js": msgpackIife,
   "gateway.msgpack.mjs": { ...common, entryPoints: [src("msgpack.js")], format: "esm" },
-  "gateway.d.ts": "",
+  "gateway.d.ts": "gateway.d.ts",
+  "gateway.msgpack.d.ts": "msgpack.d.ts",
 };
 
 /** The IIFEs the server serves, copied into gateway/static/. */
@@ -37,8 +38,8 @@ export const STATIC = ["gateway.js", "gateway.msgpack.js"];
 export async function buildAll(outdir = join(root, "dist"), staticDir = join(root, "..", "gateway", "static")) {
   await mkdir(outdir, { recursive: true });
   for (const [name, options] of Object.entries(OUTPUTS)) {
-    if (options) await build({ ...options, outfile: join(outdir, name) });
-    else await copyFile(src(name), join(outdir, name));
+    if (typeof options == "string") await copyFile(src(options), join(outdir, name));
+    else await build({ ...options, outfile: join(outdir, name) });
   }
   await mkdir(staticDir, { recursive: true });
   for (const name of STATIC) await copyFile(join(outdir, name), join(staticDir, name));
