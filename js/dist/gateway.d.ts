@@ -48,7 +48,66 @@ export interface HubConnectionOptions {
   reconnectDelays?: number[];
   /** Delay between receiving a message and acking it. Default 1000. */
   ackDelay?: number;
+  /** The hub protocol; default JSON. `new MessagePackHubProtocol()` (the optional entry) speaks MessagePack. */
+  protocol?: HubProtocol;
   env?: Env;
+}
+
+/** A hub message, in the JSON protocol's shape whatever the protocol. */
+export interface HubMessage {
+  type: number;
+  headers?: Record<string, string>;
+  invocationId?: string;
+  target?: string;
+  arguments?: any[];
+  streamIds?: string[];
+  item?: any;
+  result?: any;
+  error?: string;
+  allowReconnect?: boolean;
+  sequenceId?: number;
+}
+
+/**
+ * A hub protocol. The handshake is `{"protocol": name, "version": version}` as JSON text; a "Binary"
+ * protocol is only tried on transports negotiate lists with Binary (WebSockets, LongPolling).
+ */
+export interface HubProtocol {
+  readonly name: string;
+  readonly version: number;
+  readonly transferFormat: "Text" | "Binary";
+  /** One message as a record (text) or a frame (bytes). */
+  write(message: HubMessage): string | Uint8Array;
+  /** The messages `data` completes; an incomplete tail waits in `state.rest` for the next call. */
+  parse(data: string | ArrayBuffer | Uint8Array, state?: { rest?: any }): HubMessage[];
+}
+
+/** The JSON hub protocol (records ended by 0x1E); `new JsonHubProtocol()` gives the shared instance. */
+export declare const JsonHubProtocol: { new (): HubProtocol; (): HubProtocol };
+
+/** What `subscribe` takes: each member optional. */
+export interface StreamSubscriber<T> {
+  next?(item: T): void;
+  error?(error: any): void;
+  complete?(): void;
+}
+
+export interface Subscription {
+  /** Stops delivery to this observer; the last one's dispose cancels a server stream (CancelInvocation). */
+  dispose(): void;
+}
+
+/**
+ * A stream of values: `HubConnection.stream` returns one the server feeds; pass one as an argument of
+ * invoke/send/stream to stream values to the server (each `next` is a StreamItem, `complete` or `error`
+ * its Completion).
+ */
+export declare class Subject<T = any> {
+  constructor();
+  subscribe(observer: StreamSubscriber<T>): Subscription;
+  next(item: T): void;
+  error(error: any): void;
+  complete(): void;
 }
 
 /** An error from start or reconnect, with every attempt made. */
@@ -66,11 +125,18 @@ export declare class HubConnection {
   readonly connectionId: string | null;
   /** The attempts of the latest start or reconnect. */
   readonly attempts: Attempt[];
+  /**
+   * Handles server calls of `name`. When the server waits for a result (a client-result invocation), the
+   * first handler's return value, or what its promise resolves to, is the answer; a throw or rejection is
+   * sent as the error; with no handler the error is "Client didn't provide a result.".
+   */
   on(name: string, fn: (...args: any[]) => any): void;
   off(name: string, fn?: (...args: any[]) => any): void;
   start(): Promise<void>;
   invoke<T = any>(name: string, ...args: any[]): Promise<T>;
   send(name: string, ...args: any[]): Promise<void>;
+  /** Calls a streaming hub method; throws when not connected. Subject arguments stream to the server. */
+  stream<T = any>(name: string, ...args: any[]): Subject<T>;
   stop(): Promise<void>;
   onclose(fn: (error?: Error) => void): void;
   onreconnecting(fn: (error?: Error) => void): void;
@@ -80,10 +146,11 @@ export declare class HubConnection {
 
 /** The transport interface shared by the four transports. */
 export interface Transport {
-  onreceive: (data: string) => void;
+  /** Text, or under a Binary protocol an ArrayBuffer (the handshake response may still be text). */
+  onreceive: (data: string | ArrayBuffer) => void;
   onclose: (error: Error) => void;
   connect(url: string): Promise<void>;
-  send(data: string): void;
+  send(data: string | Uint8Array): void;
   stop(): void;
 }
 
@@ -105,12 +172,11 @@ export declare const TRANSPORTS: TransportClass[];
 export declare function plan(
   available: { transport: string; transferFormats?: string[] }[],
   requested: string[] | null | undefined,
-  env: Env
+  env: Env,
+  format: "Text" | "Binary"
 ): { name: string; T: TransportClass | undefined; skip: string }[];
 
 export declare const RS: "\x1e";
-export declare const HANDSHAKE: string;
-export declare const PING: string;
 export declare const MessageType: {
   readonly Invocation: 1;
   readonly StreamItem: 2;
@@ -126,20 +192,16 @@ export declare function write(message: object): string;
 export declare function parse(record: string): any;
 export declare function isTrackable(message: { type?: number }): boolean;
 
-/** Splits text into records; keeps an unterminated tail for the next push. */
-export declare class RecordSplitter {
-  push(text: string): string[];
-}
-
 /** Stateful-reconnect bookkeeping (sequence ids, unacked records, duplicates). */
 export declare class MessageBuffer {
   constructor(enabled: boolean);
   readonly latest: number;
-  sending(message: object, record: string): void;
+  sending(message: object, record: string | Uint8Array): void;
   ack(id: number): void;
   received(message: { type?: number }): boolean;
   sequence(id: number): void;
-  replay(): string;
+  /** Our Sequence (encoded by `encode`, JSON by default), then every unacked record. */
+  replay(encode?: (message: HubMessage) => string | Uint8Array): (string | Uint8Array)[];
 }
 
 /** Negotiate, transport fallback and resume; HubConnection sits on top of it. */
@@ -153,7 +215,7 @@ export declare class Connection {
   ondrop: (error: Error) => void;
   start(): Promise<void>;
   resume(): Promise<void>;
-  send(records: string): void;
+  send(records: string | Uint8Array): void;
   deliver(): void;
   drop(error: Error): void;
   stop(): void;

@@ -1,5 +1,3 @@
-/*! gateway browser client | MIT */
-
 // src/errors.js
 function failure(message, status) {
   const error = new Error(message);
@@ -17,10 +15,15 @@ var Transport = class {
     this.onreceive = noop;
     this.onclose = noop;
     this.stopped = false;
+    this.binary = options.protocol?.transferFormat == "Binary";
+  }
+  send(data) {
+    this._poster.send(data);
   }
   stop() {
     if (this.stopped) return;
     this.stopped = true;
+    this._poster?.stop();
     this._end();
   }
   _closed(error) {
@@ -39,12 +42,13 @@ var WebSockets = class extends Transport {
   connect(url) {
     return new Promise((resolve, reject) => {
       const socket = this._socket = new this.env.WebSocket(url.replace(/^http/, "ws"));
+      socket.binaryType = "arraybuffer";
       let open = false;
       socket.onopen = () => {
         open = true;
         resolve();
       };
-      socket.onmessage = (event) => typeof event.data === "string" && this.onreceive(event.data);
+      socket.onmessage = (event) => (this.binary || typeof event.data == "string") && this.onreceive(event.data);
       socket.onclose = (event) => {
         const error = failure(`${event.code}${event.reason ? " " + event.reason : ""}`);
         open ? this._closed(error) : (this.stop(), reject(error));
@@ -70,6 +74,60 @@ var fetchInit = (options, method, body) => ({
   cache: "no-store",
   credentials: options.withCredentials ? "include" : "same-origin"
 });
+
+// src/protocol.js
+var RS = "";
+var INVOCATION = 1;
+var STREAM_ITEM = 2;
+var COMPLETION = 3;
+var STREAM_INVOCATION = 4;
+var CANCEL_INVOCATION = 5;
+var PING = 6;
+var CLOSE = 7;
+var ACK = 8;
+var SEQUENCE = 9;
+var MessageType = {
+  Invocation: INVOCATION,
+  StreamItem: STREAM_ITEM,
+  Completion: COMPLETION,
+  StreamInvocation: STREAM_INVOCATION,
+  CancelInvocation: CANCEL_INVOCATION,
+  Ping: PING,
+  Close: CLOSE,
+  Ack: ACK,
+  Sequence: SEQUENCE
+};
+var write = (message) => JSON.stringify(message) + RS;
+var handshake = ({ name, version }) => write({ protocol: name, version });
+var isTrackable = (message) => message.type >= 1 && message.type <= 5;
+var join = (parts) => typeof parts[0] == "string" ? parts.join("") : new Blob(parts);
+function parse(record) {
+  let message;
+  try {
+    message = JSON.parse(record);
+  } catch (e) {
+    message = null;
+  }
+  if (!message || typeof message !== "object" || Array.isArray(message)) throw new Error(`invalid record: ${record.slice(0, 80)}`);
+  return message;
+}
+function records(text, state) {
+  const parts = ((state.rest || "") + text).split(RS);
+  state.rest = parts.pop();
+  return parts.filter(Boolean);
+}
+var json = { name: "json", version: 1, transferFormat: "Text", write, parse: (text, state = {}) => records(text, state).map(parse) };
+function JsonHubProtocol() {
+  return json;
+}
+function handshakeResponse(data, state) {
+  const text = typeof data == "string";
+  data = text ? (state.rest || "") + data : new Uint8Array(data);
+  const end = data.indexOf(text ? RS : 30);
+  state.rest = end < 0 && text ? data : "";
+  const head = data.slice(0, end);
+  return end < 0 ? null : [parse(text ? head : new TextDecoder().decode(head)), data.slice(end + 1)];
+}
 
 // src/transports/poster.js
 var RETRY_MS = 100;
@@ -99,7 +157,7 @@ var Poster = class {
     let body = "";
     let tries = 0;
     while (!this.stopped && (body || this._queue.length)) {
-      body = body || this._queue.splice(0).join("");
+      body = body || join(this._queue.splice(0));
       const status = await this._post(body);
       if (TRANSIENT.includes(status) && ++tries < TRIES) {
         await new Promise((resolve) => this.env.setTimeout(resolve, RETRY_MS * tries));
@@ -151,11 +209,7 @@ var ServerSentEvents = class extends Transport {
       };
     });
   }
-  send(data) {
-    this._poster.send(data);
-  }
   _end() {
-    this._poster?.stop();
     const source = this._source;
     if (!source) return;
     source.onopen = source.onmessage = source.onerror = null;
@@ -184,9 +238,6 @@ var ForeverFrame = class extends Transport {
     frame.src = `${url}&transport=ForeverFrame&origin=${encodeURIComponent(location.origin)}&frame=${this._id}`;
     document.body.appendChild(frame);
   }
-  send(data) {
-    this._poster.send(data);
-  }
   _message(event) {
     const data = event.data;
     const ours = this._frame && event.source === this._frame.contentWindow && event.origin === this._origin;
@@ -195,7 +246,6 @@ var ForeverFrame = class extends Transport {
     else if (typeof data.d === "string") this.onreceive(data.d);
   }
   _end() {
-    this._poster?.stop();
     this.env.window.removeEventListener("message", this._listener);
     const frame = this._frame;
     this._frame = null;
@@ -225,9 +275,6 @@ var LongPolling = class extends Transport {
     if (body === null) throw failure("HTTP 204");
     Promise.resolve().then(() => this._loop(body));
   }
-  send(data) {
-    this._poster.send(data);
-  }
   async _loop(body) {
     while (!this.stopped) {
       this.onreceive(body);
@@ -245,7 +292,7 @@ var LongPolling = class extends Transport {
     let response, body;
     try {
       response = await this.env.fetch(url, { ...fetchInit(this.options, "GET"), signal: this._abort.signal });
-      body = await response.text();
+      body = await (this.binary ? response.arrayBuffer() : response.text());
     } catch (e) {
       throw failure("poll failed: network error");
     }
@@ -254,7 +301,6 @@ var LongPolling = class extends Transport {
     return body;
   }
   _end() {
-    this._poster?.stop();
     this._abort?.abort();
   }
 };
@@ -263,7 +309,7 @@ LongPolling.resumeQuery = RESUME;
 
 // src/transports/index.js
 var TRANSPORTS = [WebSockets, ServerSentEvents, ForeverFrame, LongPolling];
-function plan(available, requested, env) {
+function plan(available, requested, env, format) {
   const offered = new Map(available.map((entry) => [entry.transport, entry]));
   return (requested || available.map((entry) => entry.transport)).map((name) => {
     const T = TRANSPORTS.find((candidate) => candidate.transportName === name);
@@ -271,48 +317,10 @@ function plan(available, requested, env) {
     let skip = "";
     if (!offer) skip = "not offered by the server";
     else if (!T) skip = "unknown to this client";
-    else if (!(offer.transferFormats || ["Text"]).includes("Text")) skip = "no Text transfer format";
+    else if (!(offer.transferFormats || ["Text"]).includes(format)) skip = `no ${format} transfer format`;
     else if (!T.supported(env)) skip = "not supported here";
     return { name, T, skip };
   });
-}
-
-// src/protocol.js
-var RS = "";
-var MessageType = {
-  Invocation: 1,
-  StreamItem: 2,
-  Completion: 3,
-  StreamInvocation: 4,
-  CancelInvocation: 5,
-  Ping: 6,
-  Close: 7,
-  Ack: 8,
-  Sequence: 9
-};
-var write = (message) => JSON.stringify(message) + RS;
-var HANDSHAKE = write({ protocol: "json", version: 1 });
-var PING = write({ type: MessageType.Ping });
-var isTrackable = (message) => message.type >= 1 && message.type <= 5;
-var RecordSplitter = class {
-  constructor() {
-    this.rest = "";
-  }
-  push(text) {
-    const parts = (this.rest + text).split(RS);
-    this.rest = parts.pop();
-    return parts.filter(Boolean);
-  }
-};
-function parse(record) {
-  let message;
-  try {
-    message = JSON.parse(record);
-  } catch (e) {
-    message = null;
-  }
-  if (!message || typeof message !== "object" || Array.isArray(message)) throw new Error(`invalid record: ${record.slice(0, 80)}`);
-  return message;
 }
 
 // src/connection.js
@@ -343,6 +351,7 @@ var Connection = class {
     this._live = false;
     this.transport = this.token = this.connectionId = null;
     this.stateful = false;
+    this._ping = options.protocol.write({ type: PING });
   }
   /** Negotiates and connects over the first transport that confirms the handshake. */
   async start() {
@@ -356,7 +365,8 @@ var Connection = class {
       throw failure(`Unable to connect: negotiate failed (${error.message})`);
     }
     this._use(negotiation);
-    this._plan = plan(negotiation.availableTransports || [], this.options.transports, this.env);
+    const { options } = this;
+    this._plan = plan(negotiation.availableTransports || [], options.transports, this.env, options.protocol.transferFormat);
     let used = false;
     for (let i = 0; i < this._plan.length; i++) {
       const { name, T, skip } = this._plan[i];
@@ -403,10 +413,10 @@ var Connection = class {
     throw this._error("resume");
   }
   /** Writes records on the live transport (dropped silently while there is none). */
-  send(records) {
+  send(records2) {
     if (!this.transport) return;
-    this.transport.send(records);
-    this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(PING));
+    this.transport.send(records2);
+    this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(this._ping));
   }
   /** Starts handing queued and new messages to `onmessage`. */
   deliver() {
@@ -491,7 +501,8 @@ var Connection = class {
     const { env, options } = this;
     const what = resume ? "Sequence" : "handshake";
     const transport = new T(env, options);
-    const splitter = new RecordSplitter();
+    const state = {};
+    let shaken = resume;
     const url = withQuery(this.url, `id=${encodeURIComponent(this.token)}`) + (resume ? T.resumeQuery : "");
     return new Promise((resolve, reject) => {
       let done = false;
@@ -508,31 +519,40 @@ var Connection = class {
         options.startTimeout
       );
       const closed = (error) => fail(failure(`closed before ${what}: ${error.message}`, error.status));
-      const confirm = (record) => {
-        const message = parse(record);
-        if (resume && message.type !== MessageType.Sequence) return;
+      const confirm = (message) => {
+        if (resume && message.type !== SEQUENCE) return;
         if (!resume && message.error) throw Object.assign(failure(`handshake rejected: ${message.error}`), { hard: true });
-        if (!resume && message.type) throw failure(`message before handshake: ${record.slice(0, 40)}`);
+        if (!resume && message.type) throw failure("message before handshake");
         done = true;
         env.clearTimeout(timer);
         this._abort = null;
-        handle = (next) => this._push(parse(next));
+        handle = (next) => this._push(next);
         if (resume) this._queue.push(message);
         this._adopt(transport);
         resolve();
       };
       let handle = confirm;
+      const read = (data) => {
+        if (!shaken) {
+          const split = handshakeResponse(data, state);
+          if (!split) return;
+          shaken = true;
+          confirm(split[0]);
+          data = split[1];
+        }
+        for (const message of options.protocol.parse(data, state)) handle(message);
+      };
       this._abort = fail;
       transport.onclose = closed;
-      transport.onreceive = (text) => {
+      transport.onreceive = (data) => {
         if (this.transport === transport) this._heard();
         try {
-          for (const record of splitter.push(text)) handle(record);
+          read(data);
         } catch (error) {
           this.transport === transport ? this.drop(error) : fail(error);
         }
       };
-      transport.connect(url).then(() => resume || done || transport.send(HANDSHAKE)).catch(closed);
+      transport.connect(url).then(() => resume || done || transport.send(handshake(options.protocol))).catch(closed);
     });
   }
   _push(message) {
@@ -544,7 +564,7 @@ var Connection = class {
     this.transportName = transport.constructor.transportName;
     transport.onclose = (error) => this.drop(error);
     this._heard();
-    this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(PING));
+    this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(this._ping));
   }
   // Something came from the server: push the server timeout back.
   _heard() {
@@ -576,7 +596,7 @@ var Connection = class {
   async _probe() {
     try {
       const url = withQuery(this.url, `id=${encodeURIComponent(this.token)}`);
-      return (await this.env.fetch(url, fetchInit(this.options, "POST", PING))).status;
+      return (await this.env.fetch(url, fetchInit(this.options, "POST", this._ping))).status;
     } catch (e) {
       return 0;
     }
@@ -613,10 +633,42 @@ var MessageBuffer = class {
     if (id > this.latest + 1) throw failure(`Sequence ${id} skips messages: last received was ${this.latest}`);
     this.next = id;
   }
-  /** The records sent on a resume: our Sequence, then every unacked record in order. */
-  replay() {
+  /** The records sent on a resume: our Sequence (encoded by `encode`), then every unacked record in order. */
+  replay(encode = write) {
     const first = this.unacked.length ? this.unacked[0][0] : this.sent + 1;
-    return write({ type: MessageType.Sequence, sequenceId: first }) + this.unacked.map((entry) => entry[1]).join("");
+    return [encode({ type: SEQUENCE, sequenceId: first }), ...this.unacked.map((entry) => entry[1])];
+  }
+};
+
+// src/subject.js
+var Subject = class {
+  /** @param {() => void} [cancel] called when the last subscription is disposed of */
+  constructor(cancel) {
+    this._observers = [];
+    this._cancel = cancel;
+  }
+  /** Adds `observer` ({next, complete, error}, each optional); `dispose()` removes it. */
+  subscribe(observer) {
+    this._observers.push(observer);
+    return {
+      dispose: () => {
+        this._observers = this._observers.filter((o) => o !== observer);
+        if (!this._observers.length) this._cancel?.();
+      }
+    };
+  }
+  next(item) {
+    this._each("next", item);
+  }
+  error(error) {
+    this._each("error", error);
+  }
+  complete() {
+    this._each("complete");
+  }
+  // (dispose makes a new array, so the loop sees the observers there were when it began)
+  _each(key, value) {
+    for (const observer of this._observers) observer[key]?.(value);
   }
 };
 
@@ -628,13 +680,12 @@ var HubConnectionState = {
   Reconnecting: "Reconnecting",
   Disconnecting: "Disconnecting"
 };
-var S = HubConnectionState;
 var NEXT = {
-  Disconnected: [S.Connecting],
-  Connecting: [S.Connected, S.Disconnecting, S.Disconnected],
-  Connected: [S.Reconnecting, S.Disconnecting, S.Disconnected],
-  Reconnecting: [S.Connected, S.Disconnecting, S.Disconnected],
-  Disconnecting: [S.Disconnected]
+  Disconnected: ["Connecting"],
+  Connecting: ["Connected", "Disconnecting", "Disconnected"],
+  Connected: ["Reconnecting", "Disconnecting", "Disconnected"],
+  Reconnecting: ["Connected", "Disconnecting", "Disconnected"],
+  Disconnecting: ["Disconnected"]
 };
 var DEFAULTS = {
   transports: null,
@@ -643,40 +694,43 @@ var DEFAULTS = {
   keepAliveInterval: 15e3,
   serverTimeout: 3e4,
   reconnectDelays: [0, 2e3, 1e4, 3e4],
-  ackDelay: 1e3
+  ackDelay: 1e3,
+  protocol: json
 };
 function globalEnv() {
   const g = globalThis;
+  const bound = (name) => g[name]?.bind(g);
   return {
     WebSocket: g.WebSocket,
     EventSource: g.EventSource,
-    fetch: g.fetch && ((...args) => g.fetch(...args)),
-    setTimeout: (fn, ms) => g.setTimeout(fn, ms),
-    clearTimeout: (id) => g.clearTimeout(id),
+    fetch: bound("fetch"),
+    setTimeout: bound("setTimeout"),
+    clearTimeout: bound("clearTimeout"),
     document: g.document,
     window: g.window,
     location: g.location,
-    now: () => Date.now()
+    now: Date.now
   };
 }
 var RECEIVE = {
-  [MessageType.Invocation]: (hub, m) => hub._invocation(m),
-  [MessageType.Completion]: (hub, m) => hub._completion(m),
-  [MessageType.Close]: (hub, m) => hub._closeMessage(m),
-  [MessageType.Ack]: (hub, m) => hub.buffer.ack(m.sequenceId),
-  [MessageType.Sequence]: (hub, m) => hub.buffer.sequence(m.sequenceId)
+  [INVOCATION]: (hub, m) => hub._invocation(m),
+  [STREAM_ITEM]: (hub, m) => hub._settle(m.invocationId, "next", m.item),
+  [COMPLETION]: (hub, { invocationId, error, result }) => hub._settle(invocationId, error ? "error" : "complete", error ? failure(error) : result),
+  [CLOSE]: (hub, m) => hub._closeMessage(m),
+  [ACK]: (hub, m) => hub.buffer.ack(m.sequenceId),
+  [SEQUENCE]: (hub, m) => hub.buffer.sequence(m.sequenceId)
 };
 var HubConnection = class {
   /**
    * @param {string} url the hub's base URL, e.g. "/hubs/jobs"
    * @param {object} [options] see gateway.d.ts: transports, withCredentials, startTimeout,
-   *   keepAliveInterval, serverTimeout, reconnectDelays, ackDelay, env
+   *   keepAliveInterval, serverTimeout, reconnectDelays, ackDelay, protocol, env
    */
   constructor(url, options = {}) {
     const env = { ...globalEnv(), ...options.env };
     this.options = { ...DEFAULTS, ...options, env };
     this.env = env;
-    this.state = S.Disconnected;
+    this.state = "Disconnected";
     this.attempts = [];
     this._handlers = /* @__PURE__ */ new Map();
     this._pending = /* @__PURE__ */ new Map();
@@ -693,7 +747,7 @@ var HubConnection = class {
   }
   /** The name of the transport in use, or null. */
   get transport() {
-    return this.state === S.Connected ? this.connection.transportName : null;
+    return this.state === "Connected" ? this.connection.transportName : null;
   }
   /** The public id the server gave this connection, or null. */
   get connectionId() {
@@ -728,39 +782,67 @@ var HubConnection = class {
   }
   /** Connects; rejects with an error naming every attempt when no transport works. */
   async start() {
-    if (this.state !== S.Disconnected) {
+    if (this.state !== "Disconnected") {
       throw failure(`Cannot start a HubConnection that is not in the 'Disconnected' state.`);
     }
-    this._to(S.Connecting);
+    this._to("Connecting");
     this.attempts = [];
     try {
       await this.connection.start();
     } catch (error) {
-      if (this.state === S.Connecting) this._to(S.Disconnected);
+      if (this.state === "Connecting") this._to("Disconnected");
       throw error;
     }
     this._opened();
   }
   /** Invokes a hub method; resolves with its result or rejects with its error. */
   invoke(target, ...args) {
-    const invocationId = String(this._nextId++);
-    return new Promise((resolve, reject) => {
-      this._pending.set(invocationId, { resolve, reject });
-      this._write({ type: MessageType.Invocation, invocationId, target, arguments: args });
-    }).finally(() => this._pending.delete(invocationId));
+    return new Promise((complete, error) => this._call(INVOCATION, target, args, { complete, error }));
   }
   /** Invokes a hub method without waiting for (or getting) a result. */
   async send(target, ...args) {
-    this._write({ type: MessageType.Invocation, target, arguments: args });
+    this._call(INVOCATION, target, args);
+  }
+  /**
+   * Invokes a streaming hub method: a Subject whose observers get each item (`next`), then `complete`
+   * or `error`; disposing of the last subscription sends a CancelInvocation. Throws when not connected.
+   */
+  stream(target, ...args) {
+    const subject = new Subject(() => this._pending.delete(id) && this._reply(CANCEL_INVOCATION, { invocationId: id }));
+    const id = this._call(STREAM_INVOCATION, target, args, subject);
+    return subject;
+  }
+  // Sends an invocation (or throws when not connected); a Subject argument becomes a stream id and its
+  // items follow it. With `call` (an observer of the result: next, complete, error) it gets an id.
+  _call(type, target, args, call) {
+    const streams = args.filter((arg) => arg instanceof Subject);
+    const streamIds = streams.map(() => String(this._nextId++));
+    const invocationId = call && String(this._nextId++);
+    this._write({ type, invocationId, target, arguments: args.filter((arg) => !streams.includes(arg)), streamIds: streamIds[0] && streamIds });
+    if (call) this._pending.set(invocationId, call);
+    streams.forEach((subject, i) => this._upload(subject, streamIds[i]));
+    return invocationId;
+  }
+  // Sends a client-to-server stream: each item as a StreamItem, its end as a Completion; then nothing more.
+  _upload(subject, invocationId) {
+    const end = (error) => {
+      subscription.dispose();
+      this._reply(COMPLETION, { invocationId, error: error && String(error?.message || error) });
+    };
+    const subscription = subject.subscribe({
+      next: (item) => this._reply(STREAM_ITEM, { invocationId, item }),
+      complete: end,
+      error: end
+    });
   }
   /** Closes the connection; `onclose` fires if it had been connected. */
   async stop() {
     const was = this.state;
-    if (was === S.Disconnected || was === S.Disconnecting) return;
-    this._to(S.Disconnecting);
+    if (was === "Disconnected" || was === "Disconnecting") return;
+    this._to("Disconnecting");
     this._wake?.();
     this.connection.stop();
-    this._close(void 0, was !== S.Connecting);
+    this._close(void 0, was !== "Connecting");
   }
   _to(state) {
     if (!NEXT[this.state].includes(state)) throw failure(`can't go from ${this.state} to ${state}`);
@@ -780,24 +862,24 @@ var HubConnection = class {
     }
   }
   _write(message) {
-    if (this.state !== S.Connected) {
+    if (this.state !== "Connected") {
       throw failure(`Cannot send data if the connection is not in the 'Connected' State.`);
     }
-    const record = write(message);
+    const record = this.options.protocol.write(message);
     this.buffer.sending(message, record);
     this.connection.send(record);
   }
   // A fresh connection (after start, or after a restart when the old token was gone).
   _opened(event) {
     this.buffer = new MessageBuffer(this.connection.stateful);
-    this._to(S.Connected);
+    this._to("Connected");
     if (event) this._emit("reconnected", this.connectionId);
     this._live();
   }
   // The same connection again: our Sequence and unacked messages go out first.
   _resumed() {
-    this._to(S.Connected);
-    this.connection.send(this.buffer.replay());
+    this._to("Connected");
+    for (const record of this.buffer.replay((message) => this.options.protocol.write(message))) this.connection.send(record);
     this._emit("reconnected", this.connectionId);
     this._live();
   }
@@ -820,31 +902,35 @@ var HubConnection = class {
     if (this._ackTimer) return;
     this._ackTimer = this.env.setTimeout(() => {
       this._ackTimer = null;
-      if (this.state === S.Connected) {
-        this.connection.send(write({ type: MessageType.Ack, sequenceId: this.buffer.latest }));
+      if (this.state === "Connected") {
+        this.connection.send(this.options.protocol.write({ type: ACK, sequenceId: this.buffer.latest }));
       }
     }, this.options.ackDelay);
   }
   _invocation({ target, arguments: args = [], invocationId }) {
     const fns = (this._handlers.get(String(target).toLowerCase()) || []).slice();
-    if (!invocationId) return fns.forEach((fn) => this._guard(fn, args));
-    new Promise((resolve) => {
-      if (!fns.length) throw failure(`Client didn't provide a result for '${target}'.`);
-      let value;
-      for (const fn of fns) value = fn.apply(this, args);
-      resolve(value);
-    }).then(
-      (value) => this._reply({ invocationId, result: value }),
-      (error) => this._reply({ invocationId, error: String(error?.message || error) })
-    );
+    if (invocationId) {
+      new Promise((resolve) => {
+        if (!fns.length) throw failure("Client didn't provide a result.");
+        resolve(fns.shift().apply(this, args));
+      }).then(
+        (result) => this._reply(COMPLETION, { invocationId, result }),
+        (error) => this._reply(COMPLETION, { invocationId, error: String(error?.message || error) })
+      );
+    }
+    fns.forEach((fn) => this._guard(fn, args));
   }
-  _reply(completion) {
-    if (this.state === S.Connected) this._write({ type: MessageType.Completion, ...completion });
+  // Writes a message if connected; while resuming it waits in the replay buffer (if any) for the resume.
+  _reply(type, fields) {
+    const message = { type, ...fields };
+    if (this.state === "Connected") this._write(message);
+    else if (this.state === "Reconnecting") this.buffer.sending(message, this.options.protocol.write(message));
   }
-  _completion({ invocationId, error, result }) {
-    const call = this._pending.get(invocationId);
-    if (!call) return;
-    error ? call.reject(failure(error)) : call.resolve(result);
+  // Passes a stream item, the result or the error of invocation `id` to its observer.
+  _settle(id, key, value) {
+    const call = this._pending.get(id);
+    if (key != "next") this._pending.delete(id);
+    if (call?.[key]) this._guard(() => call[key](value), []);
   }
   _closeMessage({ error, allowReconnect }) {
     const reason = failure(error ? `Server closed the connection: ${error}` : "Server closed the connection.");
@@ -855,7 +941,7 @@ var HubConnection = class {
     }
   }
   _dropped(error) {
-    if (this.state !== S.Connected) return;
+    if (this.state !== "Connected") return;
     if (!this.options.reconnectDelays?.length) {
       this.connection.stop();
       this._close(error);
@@ -865,7 +951,7 @@ var HubConnection = class {
   }
   // Resume the token after each delay; when the server says it is gone, start afresh instead.
   async _reconnect(error) {
-    this._to(S.Reconnecting);
+    this._to("Reconnecting");
     this.attempts = [];
     this._emit("reconnecting", error);
     let gone = !this.connection.stateful;
@@ -874,7 +960,7 @@ var HubConnection = class {
       try {
         if (!gone) return await this._resume();
       } catch (e) {
-        if (this.state !== S.Reconnecting) return;
+        if (this.state !== "Reconnecting") return;
         error = e;
         if (!e.gone) continue;
         gone = true;
@@ -882,7 +968,7 @@ var HubConnection = class {
       try {
         return await this._restart();
       } catch (e) {
-        if (this.state !== S.Reconnecting) return;
+        if (this.state !== "Reconnecting") return;
         error = e;
       }
     }
@@ -908,34 +994,32 @@ var HubConnection = class {
       };
     }).then(() => {
       this._wake = null;
-      return this.state === S.Reconnecting;
+      return this.state === "Reconnecting";
     });
   }
   _cancelPending(error) {
-    for (const call of this._pending.values()) call.reject(error);
-    this._pending.clear();
+    for (const [id] of this._pending) this._settle(id, "error", error);
   }
   _close(error, notify = true) {
     this.env.clearTimeout(this._ackTimer);
     this._ackTimer = null;
     this._cancelPending(error || failure("Invocation canceled due to the underlying connection being closed."));
-    this._to(S.Disconnected);
+    this._to("Disconnected");
     if (notify) this._emit("close", error);
   }
 };
 export {
   Connection,
   ForeverFrame,
-  HANDSHAKE,
   HubConnection,
   HubConnectionState,
+  JsonHubProtocol,
   LongPolling,
   MessageBuffer,
   MessageType,
-  PING,
   RS,
-  RecordSplitter,
   ServerSentEvents,
+  Subject,
   TRANSPORTS,
   WebSockets,
   isTrackable,

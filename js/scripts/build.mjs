@@ -1,26 +1,48 @@
-// Builds dist/ (IIFE global `Gateway`, ESM, .d.ts) and copies the IIFE to the server's static folder.
-// Usage: node scripts/build.mjs [outdir] [static-copy]; test/dist.test.js builds into a temp dir.
+// Builds dist/ (IIFE global `Gateway`, ESM, .d.ts; the same for the optional MessagePack entry) and copies
+// both IIFEs to the server's static folder.
+// Usage: node scripts/build.mjs [outdir] [static-dir]; test/dist.test.js builds into a temp dir.
 import { build } from "esbuild";
 import { copyFile, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const entry = join(root, "src", "index.js");
-const banner = { js: "/*! gateway browser client | MIT */" };
-const common = { entryPoints: [entry], bundle: true, target: "es2020", banner, logLevel: "warning" };
+const src = (name) => join(root, "src", name);
+// No banner: every byte of the IIFE counts against its budget (the license is in package.json).
+const common = { entryPoints: [src("index.js")], bundle: true, target: "es2020", logLevel: "warning" };
 
-/** esbuild options of the IIFE that pages load with a <script> tag. */
-// Private members (a leading underscore) get short names too: the IIFE is what every page downloads.
-export const iife = { ...common, format: "iife", globalName: "Gateway", minify: true, mangleProps: /^_/ };
+// Members no page reaches through the global (a leading underscore, and the internals of the classes it
+// does not expose) get short names too: the IIFE is what every page downloads.
+const INTERNAL = ["options", "connection", "stopped", "binary", "onreceive", "resumeQuery", "token", "stateful", "deliver", "hard", "ondrop", "url"];
+const mangleProps = new RegExp(`^(_.*|${INTERNAL.join("|")})$`);
 
-export async function buildAll(outdir = join(root, "dist"), staticCopy = join(root, "..", "gateway", "static", "gateway.js")) {
+/** esbuild options of the IIFE that pages load with a <script> tag: it sets the global `Gateway`. */
+export const iife = { ...common, entryPoints: [src("global.js")], format: "iife", minify: true, mangleProps };
+
+/** The MessagePack entry's IIFE: it adds `Gateway.MessagePackHubProtocol` to the core's global. */
+export const msgpackIife = { ...iife, entryPoints: [src("msgpack-entry.js")] };
+
+/** The files of dist/, each with the esbuild options that make it (or the src/ file it is a copy of). */
+export const OUTPUTS = {
+  "gateway.js": iife,
+  "gateway.mjs": { ...common, format: "esm" },
+  "gateway.msgpack.js": msgpackIife,
+  "gateway.msgpack.mjs": { ...common, entryPoints: [src("msgpack.js")], format: "esm" },
+  "gateway.d.ts": "gateway.d.ts",
+  "gateway.msgpack.d.ts": "msgpack.d.ts",
+};
+
+/** The IIFEs the server serves, copied into gateway/static/. */
+export const STATIC = ["gateway.js", "gateway.msgpack.js"];
+
+export async function buildAll(outdir = join(root, "dist"), staticDir = join(root, "..", "gateway", "static")) {
   await mkdir(outdir, { recursive: true });
-  await build({ ...iife, outfile: join(outdir, "gateway.js") });
-  await build({ ...common, format: "esm", outfile: join(outdir, "gateway.mjs") });
-  await copyFile(join(root, "src", "gateway.d.ts"), join(outdir, "gateway.d.ts"));
-  await mkdir(dirname(staticCopy), { recursive: true });
-  await copyFile(join(outdir, "gateway.js"), staticCopy);
+  for (const [name, options] of Object.entries(OUTPUTS)) {
+    if (typeof options == "string") await copyFile(src(options), join(outdir, name));
+    else await build({ ...options, outfile: join(outdir, name) });
+  }
+  await mkdir(staticDir, { recursive: true });
+  for (const name of STATIC) await copyFile(join(outdir, name), join(staticDir, name));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,9 +1,12 @@
-// Prints the min+gzip size of the IIFE bundle, the figure the client's size budget is about.
+// Prints the min+gzip size of the IIFE bundles: the core (the figure the client's size budget is about)
+// and the optional MessagePack entry.
 import { build } from "esbuild";
 import { gzipSync } from "node:zlib";
-import { iife } from "./build.mjs";
+import { iife, msgpackIife } from "./build.mjs";
 
-const result = await build({ ...iife, write: false, outfile: "gateway.min.js" });
-const code = result.outputFiles[0].contents;
-const gz = gzipSync(code, { level: 9 }).length;
-console.log(`gateway.js: ${code.length} bytes minified, ${gz} bytes min+gzip (budget 6144)`);
+for (const [name, options, budget] of [["gateway.js", iife, " (budget 6144)"], ["gateway.msgpack.js", msgpackIife, ""]]) {
+  const result = await build({ ...options, write: false, outfile: name });
+  const code = result.outputFiles[0].contents;
+  const gz = gzipSync(code, { level: 9 }).length;
+  console.log(`${name}: ${code.length} bytes minified, ${gz} bytes min+gzip${budget}`);
+}

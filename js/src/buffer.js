@@ -1,5 +1,5 @@
 // Stateful reconnect bookkeeping, pure: sequence ids both ways, unacked records, duplicates.
-import { MessageType, isTrackable, write } from "./protocol.js";
+import { isTrackable, write, SEQUENCE } from "./protocol.js";
 import { failure } from "./errors.js";
 
 /**
@@ -41,9 +41,9 @@ export class MessageBuffer {
     this.next = id;
   }
 
-  /** The records sent on a resume: our Sequence, then every unacked record in order. */
-  replay() {
+  /** The records sent on a resume: our Sequence (encoded by `encode`), then every unacked record in order. */
+  replay(encode = write) {
     const first = this.unacked.length ? this.unacked[0][0] : this.sent + 1;
-    return write({ type: MessageType.Sequence, sequenceId: first }) + this.unacked.map((entry) => entry[1]).join("");
+    return [encode({ type: SEQUENCE, sequenceId: first }), ...this.unacked.map((entry) => entry[1])];
   }
 }

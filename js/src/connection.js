@@ -10,7 +10,7 @@
 import { plan } from "./transports/index.js";
 import { failure } from "./errors.js";
 import { fetchInit } from "./http.js";
-import { HANDSHAKE, PING, MessageType, RecordSplitter, parse } from "./protocol.js";
+import { handshake, handshakeResponse, PING, SEQUENCE } from "./protocol.js";
 
 const noop = () => {};
 
@@ -41,6 +41,7 @@ export class Connection {
     this._live = false;
     this.transport = this.token = this.connectionId = null;
     this.stateful = false;
+    this._ping = options.protocol.write({ type: PING });
   }
 
   /** Negotiates and connects over the first transport that confirms the handshake. */
@@ -55,7 +56,8 @@ export class Connection {
       throw failure(`Unable to connect: negotiate failed (${error.message})`);
     }
     this._use(negotiation);
-    this._plan = plan(negotiation.availableTransports || [], this.options.transports, this.env);
+    const { options } = this;
+    this._plan = plan(negotiation.availableTransports || [], options.transports, this.env, options.protocol.transferFormat);
     let used = false;
     for (let i = 0; i < this._plan.length; i++) {
       const { name, T, skip } = this._plan[i];
@@ -108,7 +110,7 @@ export class Connection {
   send(records) {
     if (!this.transport) return;
     this.transport.send(records);
-    this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(PING));
+    this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(this._ping));
   }
 
   /** Starts handing queued and new messages to `onmessage`. */
@@ -205,7 +207,8 @@ export class Connection {
     const { env, options } = this;
     const what = resume ? "Sequence" : "handshake";
     const transport = new T(env, options);
-    const splitter = new RecordSplitter();
+    const state = {};
+    let shaken = resume;
     const url = withQuery(this.url, `id=${encodeURIComponent(this.token)}`) + (resume ? T.resumeQuery : "");
     return new Promise((resolve, reject) => {
       let done = false;
@@ -222,33 +225,44 @@ export class Connection {
         options.startTimeout
       );
       const closed = (error) => fail(failure(`closed before ${what}: ${error.message}`, error.status));
-      const confirm = (record) => {
-        const message = parse(record);
-        if (resume && message.type !== MessageType.Sequence) return;
+      // The handshake response, or on a resume each message until the server's Sequence.
+      const confirm = (message) => {
+        if (resume && message.type !== SEQUENCE) return;
         if (!resume && message.error) throw Object.assign(failure(`handshake rejected: ${message.error}`), { hard: true });
-        if (!resume && message.type) throw failure(`message before handshake: ${record.slice(0, 40)}`);
+        if (!resume && message.type) throw failure("message before handshake");
         done = true;
         env.clearTimeout(timer);
         this._abort = null;
-        handle = (next) => this._push(parse(next));
+        handle = (next) => this._push(next);
         if (resume) this._queue.push(message);
         this._adopt(transport);
         resolve();
       };
       let handle = confirm;
+      // Text, or under a Binary protocol an ArrayBuffer or bytes (the protocol's parse takes both).
+      const read = (data) => {
+        if (!shaken) {
+          const split = handshakeResponse(data, state);
+          if (!split) return;
+          shaken = true;
+          confirm(split[0]);
+          data = split[1];
+        }
+        for (const message of options.protocol.parse(data, state)) handle(message);
+      };
       this._abort = fail;
       transport.onclose = closed;
-      transport.onreceive = (text) => {
+      transport.onreceive = (data) => {
         if (this.transport === transport) this._heard();
         try {
-          for (const record of splitter.push(text)) handle(record);
+          read(data);
         } catch (error) {
           this.transport === transport ? this.drop(error) : fail(error);
         }
       };
       transport
         .connect(url)
-        .then(() => resume || done || transport.send(HANDSHAKE))
+        .then(() => resume || done || transport.send(handshake(options.protocol)))
         .catch(closed);
     });
   }
@@ -263,7 +277,7 @@ export class Connection {
     this.transportName = transport.constructor.transportName;
     transport.onclose = (error) => this.drop(error);
     this._heard();
-    this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(PING));
+    this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(this._ping));
   }
 
   // Something came from the server: push the server timeout back.
@@ -300,7 +314,7 @@ export class Connection {
   async _probe() {
     try {
       const url = withQuery(this.url, `id=${encodeURIComponent(this.token)}`);
-      return (await this.env.fetch(url, fetchInit(this.options, "POST", PING))).status;
+      return (await this.env.fetch(url, fetchInit(this.options, "POST", this._ping))).status;
     } catch (e) {
       return 0;
     }

@@ -1,7 +1,8 @@
 // HubConnection: invocations, handlers, acks and the reconnect policy over a Connection.
 import { Connection } from "./connection.js";
 import { MessageBuffer } from "./buffer.js";
-import { MessageType, isTrackable, write } from "./protocol.js";
+import { json, isTrackable, ACK, CANCEL_INVOCATION, CLOSE, COMPLETION, INVOCATION, SEQUENCE, STREAM_INVOCATION, STREAM_ITEM } from "./protocol.js";
+import { Subject } from "./subject.js";
 import { failure } from "./errors.js";
 
 /** Connection states. */
@@ -12,15 +13,13 @@ export const HubConnectionState = {
   Reconnecting: "Reconnecting",
   Disconnecting: "Disconnecting",
 };
-const S = HubConnectionState;
-
 // The only moves the state machine makes.
 const NEXT = {
-  Disconnected: [S.Connecting],
-  Connecting: [S.Connected, S.Disconnecting, S.Disconnected],
-  Connected: [S.Reconnecting, S.Disconnecting, S.Disconnected],
-  Reconnecting: [S.Connected, S.Disconnecting, S.Disconnected],
-  Disconnecting: [S.Disconnected],
+  Disconnected: ["Connecting"],
+  Connecting: ["Connected", "Disconnecting", "Disconnected"],
+  Connected: ["Reconnecting", "Disconnecting", "Disconnected"],
+  Reconnecting: ["Connected", "Disconnecting", "Disconnected"],
+  Disconnecting: ["Disconnected"],
 };
 
 const DEFAULTS = {
@@ -31,44 +30,47 @@ const DEFAULTS = {
   serverTimeout: 30000,
   reconnectDelays: [0, 2000, 10000, 30000],
   ackDelay: 1000,
+  protocol: json,
 };
 
 /** The browser's globals, wrapped so they keep their `this`. */
 function globalEnv() {
   const g = globalThis;
+  const bound = (name) => g[name]?.bind(g);
   return {
     WebSocket: g.WebSocket,
     EventSource: g.EventSource,
-    fetch: g.fetch && ((...args) => g.fetch(...args)),
-    setTimeout: (fn, ms) => g.setTimeout(fn, ms),
-    clearTimeout: (id) => g.clearTimeout(id),
+    fetch: bound("fetch"),
+    setTimeout: bound("setTimeout"),
+    clearTimeout: bound("clearTimeout"),
     document: g.document,
     window: g.window,
     location: g.location,
-    now: () => Date.now(),
+    now: Date.now,
   };
 }
 
 // Handlers each message type gets; other types (Ping, unknown ones) are ignored.
 const RECEIVE = {
-  [MessageType.Invocation]: (hub, m) => hub._invocation(m),
-  [MessageType.Completion]: (hub, m) => hub._completion(m),
-  [MessageType.Close]: (hub, m) => hub._closeMessage(m),
-  [MessageType.Ack]: (hub, m) => hub.buffer.ack(m.sequenceId),
-  [MessageType.Sequence]: (hub, m) => hub.buffer.sequence(m.sequenceId),
+  [INVOCATION]: (hub, m) => hub._invocation(m),
+  [STREAM_ITEM]: (hub, m) => hub._settle(m.invocationId, "next", m.item),
+  [COMPLETION]: (hub, { invocationId, error, result }) => hub._settle(invocationId, error ? "error" : "complete", error ? failure(error) : result),
+  [CLOSE]: (hub, m) => hub._closeMessage(m),
+  [ACK]: (hub, m) => hub.buffer.ack(m.sequenceId),
+  [SEQUENCE]: (hub, m) => hub.buffer.sequence(m.sequenceId),
 };
 
 export class HubConnection {
   /**
    * @param {string} url the hub's base URL, e.g. "/hubs/jobs"
    * @param {object} [options] see gateway.d.ts: transports, withCredentials, startTimeout,
-   *   keepAliveInterval, serverTimeout, reconnectDelays, ackDelay, env
+   *   keepAliveInterval, serverTimeout, reconnectDelays, ackDelay, protocol, env
    */
   constructor(url, options = {}) {
     const env = { ...globalEnv(), ...options.env };
     this.options = { ...DEFAULTS, ...options, env };
     this.env = env;
-    this.state = S.Disconnected;
+    this.state = "Disconnected";
     /** The attempt records of the latest start or reconnect. */
     this.attempts = [];
     this._handlers = new Map();
@@ -87,7 +89,7 @@ export class HubConnection {
 
   /** The name of the transport in use, or null. */
   get transport() {
-    return this.state === S.Connected ? this.connection.transportName : null;
+    return this.state === "Connected" ? this.connection.transportName : null;
   }
 
   /** The public id the server gave this connection, or null. */
@@ -130,15 +132,15 @@ export class HubConnection {
 
   /** Connects; rejects with an error naming every attempt when no transport works. */
   async start() {
-    if (this.state !== S.Disconnected) {
+    if (this.state !== "Disconnected") {
       throw failure(`Cannot start a HubConnection that is not in the 'Disconnected' state.`);
     }
-    this._to(S.Connecting);
+    this._to("Connecting");
     this.attempts = [];
     try {
       await this.connection.start();
     } catch (error) {
-      if (this.state === S.Connecting) this._to(S.Disconnected);
+      if (this.state === "Connecting") this._to("Disconnected");
       throw error;
     }
     this._opened();
@@ -146,26 +148,58 @@ export class HubConnection {
 
   /** Invokes a hub method; resolves with its result or rejects with its error. */
   invoke(target, ...args) {
-    const invocationId = String(this._nextId++);
-    return new Promise((resolve, reject) => {
-      this._pending.set(invocationId, { resolve, reject });
-      this._write({ type: MessageType.Invocation, invocationId, target, arguments: args });
-    }).finally(() => this._pending.delete(invocationId));
+    return new Promise((complete, error) => this._call(INVOCATION, target, args, { complete, error }));
   }
 
   /** Invokes a hub method without waiting for (or getting) a result. */
   async send(target, ...args) {
-    this._write({ type: MessageType.Invocation, target, arguments: args });
+    this._call(INVOCATION, target, args);
+  }
+
+  /**
+   * Invokes a streaming hub method: a Subject whose observers get each item (`next`), then `complete`
+   * or `error`; disposing of the last subscription sends a CancelInvocation. Throws when not connected.
+   */
+  stream(target, ...args) {
+    const subject = new Subject(() => this._pending.delete(id) && this._reply(CANCEL_INVOCATION, { invocationId: id }));
+    const id = this._call(STREAM_INVOCATION, target, args, subject);
+    return subject;
+  }
+
+  // Sends an invocation (or throws when not connected); a Subject argument becomes a stream id and its
+  // items follow it. With `call` (an observer of the result: next, complete, error) it gets an id.
+  _call(type, target, args, call) {
+    const streams = args.filter((arg) => arg instanceof Subject);
+    const streamIds = streams.map(() => String(this._nextId++));
+    const invocationId = call && String(this._nextId++);
+    this._write({ type, invocationId, target, arguments: args.filter((arg) => !streams.includes(arg)), streamIds: streamIds[0] && streamIds });
+    // Nothing can answer before this runs: the transport delivers asynchronously.
+    if (call) this._pending.set(invocationId, call);
+    streams.forEach((subject, i) => this._upload(subject, streamIds[i]));
+    return invocationId;
+  }
+
+  // Sends a client-to-server stream: each item as a StreamItem, its end as a Completion; then nothing more.
+  _upload(subject, invocationId) {
+    const end = (error) => {
+      subscription.dispose();
+      this._reply(COMPLETION, { invocationId, error: error && String(error?.message || error) });
+    };
+    const subscription = subject.subscribe({
+      next: (item) => this._reply(STREAM_ITEM, { invocationId, item }),
+      complete: end,
+      error: end,
+    });
   }
 
   /** Closes the connection; `onclose` fires if it had been connected. */
   async stop() {
     const was = this.state;
-    if (was === S.Disconnected || was === S.Disconnecting) return;
-    this._to(S.Disconnecting);
+    if (was === "Disconnected" || was === "Disconnecting") return;
+    this._to("Disconnecting");
     this._wake?.();
     this.connection.stop();
-    this._close(undefined, was !== S.Connecting);
+    this._close(undefined, was !== "Connecting");
   }
 
   _to(state) {
@@ -189,10 +223,10 @@ export class HubConnection {
   }
 
   _write(message) {
-    if (this.state !== S.Connected) {
+    if (this.state !== "Connected") {
       throw failure(`Cannot send data if the connection is not in the 'Connected' State.`);
     }
-    const record = write(message);
+    const record = this.options.protocol.write(message);
     this.buffer.sending(message, record);
     this.connection.send(record);
   }
@@ -200,15 +234,15 @@ export class HubConnection {
   // A fresh connection (after start, or after a restart when the old token was gone).
   _opened(event) {
     this.buffer = new MessageBuffer(this.connection.stateful);
-    this._to(S.Connected);
+    this._to("Connected");
     if (event) this._emit("reconnected", this.connectionId);
     this._live();
   }
 
   // The same connection again: our Sequence and unacked messages go out first.
   _resumed() {
-    this._to(S.Connected);
-    this.connection.send(this.buffer.replay());
+    this._to("Connected");
+    for (const record of this.buffer.replay((message) => this.options.protocol.write(message))) this.connection.send(record);
     this._emit("reconnected", this.connectionId);
     this._live();
   }
@@ -234,35 +268,39 @@ export class HubConnection {
     if (this._ackTimer) return;
     this._ackTimer = this.env.setTimeout(() => {
       this._ackTimer = null;
-      if (this.state === S.Connected) {
-        this.connection.send(write({ type: MessageType.Ack, sequenceId: this.buffer.latest }));
+      if (this.state === "Connected") {
+        this.connection.send(this.options.protocol.write({ type: ACK, sequenceId: this.buffer.latest }));
       }
     }, this.options.ackDelay);
   }
 
   _invocation({ target, arguments: args = [], invocationId }) {
     const fns = (this._handlers.get(String(target).toLowerCase()) || []).slice();
-    if (!invocationId) return fns.forEach((fn) => this._guard(fn, args));
-    // The server waits for a result: the last handler's value, or the error.
-    new Promise((resolve) => {
-      if (!fns.length) throw failure(`Client didn't provide a result for '${target}'.`);
-      let value;
-      for (const fn of fns) value = fn.apply(this, args);
-      resolve(value);
-    }).then(
-      (value) => this._reply({ invocationId, result: value }),
-      (error) => this._reply({ invocationId, error: String(error?.message || error) })
-    );
+    // With an id the server waits for a result: the first handler's value (or promise), or its error.
+    if (invocationId) {
+      new Promise((resolve) => {
+        if (!fns.length) throw failure("Client didn't provide a result.");
+        resolve(fns.shift().apply(this, args));
+      }).then(
+        (result) => this._reply(COMPLETION, { invocationId, result }),
+        (error) => this._reply(COMPLETION, { invocationId, error: String(error?.message || error) })
+      );
+    }
+    fns.forEach((fn) => this._guard(fn, args));
   }
 
-  _reply(completion) {
-    if (this.state === S.Connected) this._write({ type: MessageType.Completion, ...completion });
+  // Writes a message if connected; while resuming it waits in the replay buffer (if any) for the resume.
+  _reply(type, fields) {
+    const message = { type, ...fields };
+    if (this.state === "Connected") this._write(message);
+    else if (this.state === "Reconnecting") this.buffer.sending(message, this.options.protocol.write(message));
   }
 
-  _completion({ invocationId, error, result }) {
-    const call = this._pending.get(invocationId);
-    if (!call) return;
-    error ? call.reject(failure(error)) : call.resolve(result);
+  // Passes a stream item, the result or the error of invocation `id` to its observer.
+  _settle(id, key, value) {
+    const call = this._pending.get(id);
+    if (key != "next") this._pending.delete(id);
+    if (call?.[key]) this._guard(() => call[key](value), []);
   }
 
   _closeMessage({ error, allowReconnect }) {
@@ -275,7 +313,7 @@ export class HubConnection {
   }
 
   _dropped(error) {
-    if (this.state !== S.Connected) return;
+    if (this.state !== "Connected") return;
     if (!this.options.reconnectDelays?.length) {
       this.connection.stop();
       this._close(error);
@@ -286,7 +324,7 @@ export class HubConnection {
 
   // Resume the token after each delay; when the server says it is gone, start afresh instead.
   async _reconnect(error) {
-    this._to(S.Reconnecting);
+    this._to("Reconnecting");
     this.attempts = [];
     this._emit("reconnecting", error);
     let gone = !this.connection.stateful;
@@ -295,7 +333,7 @@ export class HubConnection {
       try {
         if (!gone) return await this._resume();
       } catch (e) {
-        if (this.state !== S.Reconnecting) return;
+        if (this.state !== "Reconnecting") return;
         error = e;
         if (!e.gone) continue;
         gone = true;
@@ -303,7 +341,7 @@ export class HubConnection {
       try {
         return await this._restart();
       } catch (e) {
-        if (this.state !== S.Reconnecting) return;
+        if (this.state !== "Reconnecting") return;
         error = e;
       }
     }
@@ -332,20 +370,19 @@ export class HubConnection {
       };
     }).then(() => {
       this._wake = null;
-      return this.state === S.Reconnecting;
+      return this.state === "Reconnecting";
     });
   }
 
   _cancelPending(error) {
-    for (const call of this._pending.values()) call.reject(error);
-    this._pending.clear();
+    for (const [id] of this._pending) this._settle(id, "error", error);
   }
 
   _close(error, notify = true) {
     this.env.clearTimeout(this._ackTimer);
     this._ackTimer = null;
     this._cancelPending(error || failure("Invocation canceled due to the underlying connection being closed."));
-    this._to(S.Disconnected);
+    this._to("Disconnected");
     if (notify) this._emit("close", error);
   }
 }

@@ -13,9 +13,9 @@ test("sent trackable records are kept until acked; pings are not", () => {
   assert.deepEqual(buffer.unacked, [[1, "r1"], [2, "r2"], [3, "r3"]]);
   buffer.ack(2);
   assert.deepEqual(buffer.unacked, [[3, "r3"]]);
-  assert.equal(buffer.replay(), '{"type":9,"sequenceId":3}\x1er3');
+  assert.equal(buffer.replay().join(""), '{"type":9,"sequenceId":3}\x1er3');
   buffer.ack(3);
-  assert.equal(buffer.replay(), '{"type":9,"sequenceId":4}\x1e');
+  assert.equal(buffer.replay().join(""), '{"type":9,"sequenceId":4}\x1e');
 });
 
 test("a replayed message already processed is dropped after a Sequence", () => {

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ALL, setup, start } from "../testing/helpers.js";
+import { peek } from "../testing/private.js";
 
 const kinds = (events) => events.filter(([kind]) => kind !== "attempt").map(([kind, value]) => [kind, value?.message ?? value]);
 
@@ -162,7 +163,7 @@ test("a gone token behind a WebSocket is found by the probe", async () => {
 
 test("without stateful reconnect a drop restarts the connection", async () => {
   const { hub, clock, server, events } = await connected({ server: { stateful: false }, transports: ["WebSockets"] });
-  assert.equal(hub.connection.stateful, false);
+  assert.equal(peek(peek(hub, "connection"), "stateful"), false);
   server.drop();
   await clock.advance(10);
   assert.equal(hub.connectionId, "cid2");

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ALL, setup, start } from "../testing/helpers.js";
 import { flush, FakeClock, FakeWindow } from "../testing/fakes.js";
-import { peek } from "../testing/private.js";
+import { member, peek } from "../testing/private.js";
 import { ForeverFrame, LongPolling, ServerSentEvents, WebSockets, TRANSPORTS } from "../src/index.js";
 import { Poster } from "../src/transports/poster.js";
 
@@ -54,7 +54,7 @@ for (const transport of ALL) {
 
 test("the transport list is the priority order", () => {
   assert.deepEqual(TRANSPORTS.map((T) => T.transportName), ALL);
-  assert.deepEqual(TRANSPORTS.map((T) => T.resumeQuery), ["", "", "", "&resume=1"]);
+  assert.deepEqual(TRANSPORTS.map((T) => peek(T, "resumeQuery")), ["", "", "", "&resume=1"]);
 });
 
 test("WebSockets connects to ws(s):// with the token", async () => {
@@ -64,7 +64,7 @@ test("WebSockets connects to ws(s):// with the token", async () => {
 
 test("ServerSentEvents closes its EventSource itself on error, and passes withCredentials", async () => {
   const { server, clock, hub } = await connected("ServerSentEvents", { withCredentials: true, reconnectDelays: [] });
-  const source = peek(hub.connection.transport, "_source");
+  const source = peek(peek(hub, "connection").transport, "_source");
   assert.deepEqual(source.init, { withCredentials: true });
   server.drop();
   await clock.advance(10);
@@ -150,7 +150,7 @@ test("LongPolling: 204 closes, another status drops with it, and fetch never cac
   const t = new LongPolling(env, {});
   const received = [];
   const closed = new Promise((resolve) => (t.onclose = resolve));
-  t.onreceive = (data) => received.push(data);
+  t[member("onreceive")] = (data) => received.push(data);
   await t.connect("https://gw.test/hub?id=T&resume=1");
   const error = await closed;
   assert.equal(error.message, "HTTP 204");
@@ -279,9 +279,11 @@ test("plan: the server's order by default; the requested names restrict and reor
   const offer = (names) => names.map((transport) => ({ transport, transferFormats: ["Text"] }));
   const env = { WebSocket: 1, fetch: 1 };
   const row = (entries) => entries.map((e) => `${e.name}${e.skip ? ":" + e.skip : ""}`);
-  assert.deepEqual(row(plan(offer(["LongPolling", "WebSockets"]), null, env)), ["LongPolling", "WebSockets"]);
-  assert.deepEqual(row(plan(offer(ALL), ["LongPolling", "WebSockets"], env)), ["LongPolling", "WebSockets"]);
-  assert.deepEqual(row(plan(offer(["WebSockets"]), ["LongPolling"], env)), ["LongPolling:not offered by the server"]);
-  assert.deepEqual(row(plan(offer(["ServerSentEvents"]), null, env)), ["ServerSentEvents:not supported here"]);
-  assert.deepEqual(row(plan([{ transport: "WebSockets", transferFormats: ["Binary"] }], null, env)), ["WebSockets:no Text transfer format"]);
+  assert.deepEqual(row(plan(offer(["LongPolling", "WebSockets"]), null, env, "Text")), ["LongPolling", "WebSockets"]);
+  assert.deepEqual(row(plan(offer(ALL), ["LongPolling", "WebSockets"], env, "Text")), ["LongPolling", "WebSockets"]);
+  assert.deepEqual(row(plan(offer(["WebSockets"]), ["LongPolling"], env, "Text")), ["LongPolling:not offered by the server"]);
+  assert.deepEqual(row(plan(offer(["ServerSentEvents"]), null, env, "Text")), ["ServerSentEvents:not supported here"]);
+  assert.deepEqual(row(plan([{ transport: "WebSockets", transferFormats: ["Binary"] }], null, env, "Text")), ["WebSockets:no Text transfer format"]);
+  const formats = [{ transport: "WebSockets", transferFormats: ["Text", "Binary"] }, { transport: "ServerSentEvents", transferFormats: ["Text"] }];
+  assert.deepEqual(row(plan(formats, null, { WebSocket: 1, EventSource: 1, fetch: 1 }, "Binary")), ["WebSockets", "ServerSentEvents:no Binary transfer format"]);
 });

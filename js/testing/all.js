@@ -5,3 +5,5 @@ export { Poster } from "../src/transports/poster.js";
 export { Transport } from "../src/transports/base.js";
 export { failure } from "../src/errors.js";
 export { fetchInit } from "../src/http.js";
+export { records, handshake, handshakeResponse, join } from "../src/protocol.js";
+export { MessagePackHubProtocol, encode, decode, concat } from "../src/msgpack.js";

@@ -1,6 +1,12 @@
 // Fakes for the client's environment: a manual clock, and a small in-memory gateway server that
-// speaks the wire protocol of docs/PROTOCOL.md over fake WebSocket, EventSource, fetch and iframes.
+// speaks the wire protocol of docs/PROTOCOL.md over fake WebSocket, EventSource, fetch and iframes, with
+// either hub protocol (JSON, or MessagePack in binary frames and bodies where the transport carries Binary).
+import { JsonHubProtocol, MessagePackHubProtocol, concat, handshakeResponse, records } from "./all.js";
+
 const RS = "\x1e";
+const bytes = (data) => (typeof data == "string" ? new TextEncoder().encode(data) : data);
+/** Appends `data` to `buffer`: text stays text, anything with bytes becomes bytes. */
+const append = (buffer, data) => (typeof buffer == "string" && typeof data == "string" ? buffer + data : concat([bytes(buffer), bytes(data)]));
 
 /** Lets every pending promise callback and queued fake network event run. */
 export async function flush(rounds = 20) {
@@ -50,7 +56,10 @@ export class FakeClock {
 }
 
 const later = (fn) => Promise.resolve().then(fn);
-const split = (text, mode) => (mode === "bytes" ? [...text] : [text]);
+const split = (data, mode) => {
+  if (mode !== "bytes") return [data];
+  return typeof data == "string" ? [...data] : Array.from(data, (_, i) => data.slice(i, i + 1));
+};
 
 /** The server side of one connection: stateful-reconnect bookkeeping and the test hub. */
 class ServerConnection {
@@ -65,13 +74,16 @@ class ServerConnection {
     this.latest = 0;
     this.stream = null;
     this.received = []; // trackable messages processed, in order
-    this.records = []; // every client record, raw, in order
+    this.records = []; // every client record, raw (JSON) or decoded (MessagePack), in order
     this.polled = false;
+    this.protocol = new JsonHubProtocol();
+    this.state = {};
+    this.uploads = new Map(); // client-to-server stream id -> {invocationId, items}
   }
 
   /** Sends a message to the client (numbered and kept until acked when trackable). */
   write(message) {
-    const record = JSON.stringify(message) + RS;
+    const record = this.protocol.write(message);
     if (message.type >= 1 && message.type <= 5) this.unacked.push([++this.sent, record]);
     this.stream?.write(record);
   }
@@ -95,25 +107,33 @@ class ServerConnection {
     this.stream = stream;
     if (!resume) return;
     const first = this.unacked.length ? this.unacked[0][0] : this.sent + 1;
-    stream.write(JSON.stringify({ type: 9, sequenceId: first }) + RS + this.unacked.map((e) => e[1]).join(""));
+    stream.write([this.protocol.write({ type: 9, sequenceId: first }), ...this.unacked.map((e) => e[1])].reduce(append));
   }
 
-  /** Client records arriving by WebSocket frame or POST body. */
-  receive(text) {
+  /** Client data arriving by WebSocket frame or POST body: the JSON handshake, then hub messages. */
+  receive(data) {
     if (this.server.lossy) return;
-    for (const record of text.split(RS).filter(Boolean)) {
+    if (typeof data != "string") data = new Uint8Array(data);
+    if (!this.handshaken) {
+      const split = handshakeResponse(data, this.state);
+      if (!split) return;
+      this.handshaken = true;
+      this.records.push(JSON.stringify(split[0]));
+      if (split[0].protocol === "messagepack") this.protocol = new MessagePackHubProtocol();
+      this.stream?.write(JSON.stringify(this.server.handshakeReply) + RS);
+      data = split[1];
+    }
+    if (this.protocol.transferFormat === "Binary") {
+      for (const message of this.protocol.parse(data, this.state)) this.records.push(message), this._record(message);
+      return;
+    }
+    for (const record of records(data, this.state)) {
       this.records.push(record);
       this._record(JSON.parse(record));
     }
   }
 
   _record(message) {
-    if (!this.handshaken) {
-      this.handshaken = true;
-      const reply = this.server.handshakeReply;
-      this.stream?.write(JSON.stringify(reply) + RS);
-      return;
-    }
     if (message.type === 8) while (this.unacked.length && this.unacked[0][0] <= message.sequenceId) this.unacked.shift();
     if (message.type === 9) this.next = message.sequenceId;
     if (!(message.type >= 1 && message.type <= 5)) return;
@@ -122,9 +142,32 @@ class ServerConnection {
     this.latest = id;
     this.received.push(message);
     if (message.type === 1) this._hub(message);
+    if (message.type === 4) this._stream(message);
+    if (message.type === 2 || message.type === 3) this._upload(message);
   }
 
-  _hub({ target, arguments: args, invocationId }) {
+  // Counter(count): items 0 .. count-1, then the end; other streams are driven by the test.
+  _stream({ target, arguments: args, invocationId }) {
+    if (target !== "Counter") return;
+    for (let i = 0; i < args[0]; i++) this.write({ type: 2, invocationId, item: i });
+    this.write({ type: 3, invocationId });
+  }
+
+  // A client-to-server stream's item or end; Sum answers the sum of its stream's items.
+  _upload({ type, invocationId: streamId, item, error }) {
+    const upload = this.uploads.get(streamId);
+    if (!upload) return;
+    if (type === 2) return upload.items.push(item);
+    this.uploads.delete(streamId);
+    const invocationId = upload.invocationId;
+    if (upload.target !== "Sum" || !invocationId) return;
+    if (error) this.write({ type: 3, invocationId, error: `stream failed: ${error}` });
+    else this.write({ type: 3, invocationId, result: upload.items.reduce((a, b) => a + b, 0) });
+  }
+
+  _hub({ target, arguments: args, invocationId, streamIds = [] }) {
+    for (const id of streamIds) this.uploads.set(id, { invocationId, target, items: [] });
+    if (streamIds.length) return;
     const result = target === "Fail" ? undefined : args[0];
     if (target === "EchoPush") this.invoke("echo", args[0]);
     if (!invocationId) return;
@@ -134,6 +177,7 @@ class ServerConnection {
 }
 
 const ALL = ["WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling"];
+const TEXT_ONLY = ["ServerSentEvents", "ForeverFrame"];
 
 /**
  * The fake gateway at `https://app.test/hubs/echo`, served to a page on `https://app.test`.
@@ -228,7 +272,7 @@ export class FakeServer {
       return response(202, "");
     }
     if (method === "POST") {
-      conn.receive(init.body);
+      conn.receive(init.body instanceof Blob ? await init.body.arrayBuffer() : init.body);
       return response(200, "");
     }
     return this._poll(u, conn, init.signal);
@@ -242,7 +286,7 @@ export class FakeServer {
     const body = {
       connectionId: conn.id,
       negotiateVersion: this.version,
-      availableTransports: this.transports.map((transport) => ({ transport, transferFormats: ["Text"] })),
+      availableTransports: this.transports.map((transport) => ({ transport, transferFormats: TEXT_ONLY.includes(transport) ? ["Text"] : ["Text", "Binary"] })),
     };
     if (this.version) body.connectionToken = conn.token;
     else this.connections.set(conn.id, conn);
@@ -276,11 +320,12 @@ export class FakeServer {
       waiter = null;
       const size = this.chunking === "bytes" ? 1 : buffer.length;
       w.resolve(response(200, buffer.slice(0, size)));
+      if (buffer.length === size) buffer = "";
       buffer = buffer.slice(size);
     };
     return {
       write: (text) => {
-        buffer += text;
+        buffer = buffer.length ? append(buffer, text) : text;
         later(answer);
       },
       fail: () => waiter?.reject(new TypeError("network error")),
@@ -304,7 +349,8 @@ function response(status, body) {
   return Promise.resolve({
     status,
     ok: status >= 200 && status < 300,
-    text: async () => body,
+    text: async () => (typeof body == "string" ? body : new TextDecoder().decode(body)),
+    arrayBuffer: async () => bytes(body).slice().buffer,
     json: async () => JSON.parse(body),
   });
 }
@@ -325,7 +371,7 @@ class FakeWebSocket {
       this.onopen?.();
       const stream = (this.stream = server._stream(
         "WebSockets",
-        (data) => this.readyState === 1 && this.onmessage?.({ data }),
+        (data) => this.readyState === 1 && this.onmessage?.({ data: typeof data == "string" ? data : data.slice().buffer }),
         () => this._closeBy(1006)
       ));
       conn.attach(stream, conn.handshaken);

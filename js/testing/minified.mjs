@@ -11,7 +11,7 @@ import { iife } from "../scripts/build.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outfile = join(mkdtempSync(join(tmpdir(), "gateway-min-")), "gateway.min.mjs");
-const { globalName, ...settings } = iife;
+const { entryPoints, ...settings } = iife;
 const result = await build({ ...settings, format: "esm", entryPoints: [join(here, "all.js")], outfile, mangleCache: {} });
 
 /** The minified names of private members, for the few tests that look at one (see testing/private.js). */

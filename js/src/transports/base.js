@@ -4,8 +4,10 @@ const noop = () => {};
 
 /**
  * Base of the four transports. A subclass implements `connect(url)` (resolves once the stream is
- * open), `send(data)` and `_end()` (release resources), and calls `onreceive(text)` for data and
- * `_closed(error)` when the stream drops. `stop()` never calls `onclose`.
+ * open) and `_end()` (release resources), sends through its `_poster` (or overrides `send(data)`), and
+ * calls `onreceive(text)` for data and
+ * `_closed(error)` when the stream drops. `stop()` never calls `onclose`. `binary` is set under a
+ * Binary hub protocol: data is then an ArrayBuffer or Uint8Array (the handshake response may be text).
  */
 export class Transport {
   constructor(env, options) {
@@ -14,11 +16,17 @@ export class Transport {
     this.onreceive = noop;
     this.onclose = noop;
     this.stopped = false;
+    this.binary = options.protocol?.transferFormat == "Binary";
+  }
+
+  send(data) {
+    this._poster.send(data);
   }
 
   stop() {
     if (this.stopped) return;
     this.stopped = true;
+    this._poster?.stop();
     this._end();
   }
 

@@ -26,10 +26,6 @@ export class ForeverFrame extends Transport {
     document.body.appendChild(frame);
   }
 
-  send(data) {
-    this._poster.send(data);
-  }
-
   _message(event) {
     const data = event.data;
     const ours = this._frame && event.source === this._frame.contentWindow && event.origin === this._origin;
@@ -39,7 +35,6 @@ export class ForeverFrame extends Transport {
   }
 
   _end() {
-    this._poster?.stop();
     this.env.window.removeEventListener("message", this._listener);
     const frame = this._frame;
     this._frame = null;

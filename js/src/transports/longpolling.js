@@ -20,10 +20,6 @@ export class LongPolling extends Transport {
     Promise.resolve().then(() => this._loop(body));
   }
 
-  send(data) {
-    this._poster.send(data);
-  }
-
   async _loop(body) {
     while (!this.stopped) {
       // An empty 200 is news too: the server is alive (there are no pings on long polling).
@@ -43,7 +39,7 @@ export class LongPolling extends Transport {
     let response, body;
     try {
       response = await this.env.fetch(url, { ...fetchInit(this.options, "GET"), signal: this._abort.signal });
-      body = await response.text();
+      body = await (this.binary ? response.arrayBuffer() : response.text());
     } catch (e) {
       throw failure("poll failed: network error");
     }
@@ -53,7 +49,6 @@ export class LongPolling extends Transport {
   }
 
   _end() {
-    this._poster?.stop();
     this._abort?.abort();
   }
 }

@@ -1,6 +1,7 @@
 // The client-to-server half of ServerSentEvents, ForeverFrame and LongPolling: POST url?id=T.
 import { failure } from "../errors.js";
 import { fetchInit } from "../http.js";
+import { join } from "../protocol.js";
 
 const RETRY_MS = 100;
 const TRIES = 10;
@@ -8,7 +9,7 @@ const TRIES = 10;
 const TRANSIENT = [409, 503];
 
 /**
- * Sends records with one POST in flight at a time; data queued meanwhile goes out as one batch in the
+ * Sends records (text, or bytes under a Binary protocol) with one POST in flight at a time; data queued meanwhile goes out as one batch in the
  * next POST. A 409 or 503 is retried with the same body (up to 10 times, waiting 0.1 s more each
  * time); any other failure goes to `onerror`. With `watch` (a streaming transport), so does an answer
  * saying the server has no stream attached: it saw the stream end though this page did not (a proxy's
@@ -41,7 +42,7 @@ export class Poster {
     let body = "";
     let tries = 0;
     while (!this.stopped && (body || this._queue.length)) {
-      body = body || this._queue.splice(0).join("");
+      body = body || join(this._queue.splice(0));
       const status = await this._post(body);
       if (TRANSIENT.includes(status) && ++tries < TRIES) {
         await new Promise((resolve) => this.env.setTimeout(resolve, RETRY_MS * tries));

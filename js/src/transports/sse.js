@@ -26,12 +26,7 @@ export class ServerSentEvents extends Transport {
     });
   }
 
-  send(data) {
-    this._poster.send(data);
-  }
-
   _end() {
-    this._poster?.stop();
     const source = this._source;
     if (!source) return;
     source.onopen = source.onmessage = source.onerror = null;
