@@ -65,7 +65,7 @@ class Settings:
     client_result_timeout: float = 30.0
     """How long ``invoke`` awaits a client's answer when it names no timeout (then ``ClientResultTimeout``)."""
     stream_buffer: int = 256 * 1024
-    """Bytes of a connection's output (unsent or unacknowledged) beyond which its streams wait (at most max_buffer/2)."""
+    """Bytes a connection's output (unsent or unacked) may hold before its streams wait (at most max_buffer/2)."""
     upload_buffer: int = 256
     """Items of one client stream waiting for its hub method; beyond them, reading the connection waits."""
 
