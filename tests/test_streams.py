@@ -334,7 +334,8 @@ async def test_a_stream_and_a_call_of_the_wrong_kind_are_refused(live: Live, tra
 
 async def test_too_many_streams_are_refused(live: Live, transport: str) -> None:
     async with started(live.url("/streams"), transport) as client:
-        streams = [client.stream("Forever", f"many-{transport}-{i}") for i in range(SETTINGS.max_streams_per_connection)]
+        limit = SETTINGS.max_streams_per_connection
+        streams = [client.stream("Forever", f"many-{transport}-{i}") for i in range(limit)]
         for stream in streams:
             assert await anext(stream) == 0
         with pytest.raises(ClientHubError, match=r"Too many streams on this connection \(limit 3\)"):
