@@ -10,6 +10,7 @@ from .hub import Hub, HubDispatcher
 from .server.app import Server
 from .server.negotiate import Authenticate, Refused
 from .server.settings import Settings
+from .streams import StreamLimits
 from .transports import TRANSPORT_NAMES
 
 __all__ = ["Gateway", "Refused"]
@@ -43,12 +44,23 @@ class Gateway(Server):
     ) -> None:
         name = name or hub.__name__
         backplane = backplane or InProcessBackplane()
-        self.clients = HubClients(self._publish)
-        self.dispatcher = HubDispatcher(hub, name, backplane, self._publish)
+        self.dispatcher = HubDispatcher(hub, name, backplane, self._publish, _stream_limits(settings))
+        self.clients = HubClients(self._publish, self.dispatcher.ask)
         super().__init__(
             self.dispatcher, name, backplane, settings, transports=transports, allowed_origins=allowed_origins,
             authenticate=authenticate, clock=clock, trusted_proxies=trusted_proxies,
         )
+        self.dispatcher.find = lambda connection_id: self.registry.by_id.get(connection_id)
 
     async def _publish(self, target: Target, record: str) -> None:
         await self.backplane.publish(self.name, target, record)
+
+
+def _stream_limits(settings: Settings) -> StreamLimits:
+    return StreamLimits(
+        max_streams=settings.max_streams_per_connection,
+        max_client_results=settings.max_client_results_per_connection,
+        client_result_timeout=settings.client_result_timeout,
+        stream_buffer=min(settings.stream_buffer, settings.max_buffer // 2),
+        upload_buffer=settings.upload_buffer,
+    )

@@ -7,23 +7,40 @@ name, or its snake_case form (``EchoPush`` calls ``echo_push``). A hub instance 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .backplane import Backplane, ClientProxy, HubClients, Publish
-from .protocol import Received
+from .backplane import Ask, Backplane, ClientProxy, HubClients, Publish
+from .protocol import Received, State
 from .protocol.hubjson import encode_completion
-from .protocol.messages import Close, Completion, Invocation, StreamInvocation
+from .protocol.messages import CancelInvocation, Close, Completion, Invocation, StreamInvocation, StreamItem
 from .server.connection import ServerConnection
 from .server.registry import GroupLimitExceeded
+from .streams import (
+    ClientResultError,
+    ClientResultTimeout,
+    ClientStreamError,
+    ConnectionStreams,
+    HubError,
+    StreamLimits,
+    UploadStream,
+    bind_streams,
+    is_stream_method,
+    run_stream,
+    stream_parameters,
+)
+
+__all__ = [
+    "ClientResultError", "ClientResultTimeout", "ClientStreamError", "Groups", "Hub", "HubCallerClients",
+    "HubCallerContext", "HubDispatcher", "HubError", "hub_methods",
+]
 
 log = logging.getLogger("gateway")
 
-
-class HubError(Exception):
-    """Raise from a hub method: its message reaches the client as the invocation's error."""
+Method = Callable[..., Any]
 
 
 class HubCallerClients(HubClients):
@@ -31,8 +48,8 @@ class HubCallerClients(HubClients):
 
     __slots__ = ("_caller",)
 
-    def __init__(self, publish: Publish, caller: str) -> None:
-        super().__init__(publish)
+    def __init__(self, publish: Publish, caller: str, ask: Ask | None = None) -> None:
+        super().__init__(publish, ask)
         self._caller = caller
 
     @property
@@ -107,7 +124,7 @@ class Hub:
 
     @property
     def clients(self) -> HubCallerClients:
-        return HubCallerClients(self._dispatcher.publish, self._conn.id)
+        return HubCallerClients(self._dispatcher.publish, self._conn.id, self._dispatcher.ask)
 
     @property
     def groups(self) -> Groups:
@@ -124,17 +141,22 @@ def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
-def hub_methods(hub: type[Hub]) -> dict[str, Callable[..., Awaitable[Any]]]:
-    """The callable methods of a hub class, by name and by its PascalCase form (``echo_push``, ``EchoPush``)."""
+def hub_methods(hub: type[Hub]) -> dict[str, Method]:
+    """The callable methods of a hub class, by name and by its PascalCase form (``echo_push``, ``EchoPush``):
+    its public ``async def`` methods, async generators (server streams) included."""
     base = set(dir(Hub))
     methods = {
-        name: member for name, member in inspect.getmembers(hub, inspect.iscoroutinefunction)
+        name: member for name, member in inspect.getmembers(hub, _is_async)
         if not name.startswith("_") and name not in base
     }
     return {**{_pascal(name): member for name, member in methods.items()}, **methods}
 
 
-def _fits(method: Callable[..., Awaitable[Any]], arguments: list[Any]) -> bool:
+def _is_async(member: object) -> bool:
+    return inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)
+
+
+def _fits(method: Method, arguments: list[Any]) -> bool:
     """Whether ``arguments`` fit the method's parameters (asked only when a call raised TypeError)."""
     try:
         inspect.signature(method).bind(None, *arguments)
@@ -143,28 +165,52 @@ def _fits(method: Callable[..., Awaitable[Any]], arguments: list[Any]) -> bool:
     return True
 
 
-def _failure(conn: ServerConnection, message: Invocation, method: Callable[..., Awaitable[Any]], exc: Exception) -> str:
+def _failure(conn: ServerConnection, target: str, method: Method, arguments: list[Any], exc: Exception) -> str:
     """The error a client gets for a hub method that raised ``exc`` (logged unless the hub meant it)."""
     if isinstance(exc, HubError | GroupLimitExceeded):
         return str(exc)
-    if isinstance(exc, TypeError) and not _fits(method, message.arguments):
-        log.info("connection %s: bad call of %r: %s", conn.id, message.target, exc)
-        return f"Failed to invoke '{message.target}': wrong arguments."
-    log.exception("connection %s: hub method %r failed", conn.id, message.target)
-    return f"An unexpected error occurred invoking '{message.target}' on the server."
+    if isinstance(exc, TypeError) and not _fits(method, arguments):
+        log.info("connection %s: bad call of %r: %s", conn.id, target, exc)
+        return f"Failed to invoke '{target}': wrong arguments."
+    log.exception("connection %s: hub method %r failed", conn.id, target)
+    return f"An unexpected error occurred invoking '{target}' on the server."
+
+
+Call = Invocation | StreamInvocation
+DEFAULT_LIMITS = StreamLimits()
+
+
+def _open(gate: asyncio.Future[None]) -> None:
+    if not gate.done():
+        gate.set_result(None)
 
 
 class HubDispatcher:
-    """Runs the hub for one connection's messages: invocations, lifecycle, and errors.
+    """Runs the hub for one connection's messages: invocations, streams both ways, client results, lifecycle.
 
-    It is the server's ``Handler``: ``received`` and ``closed``.
+    It is the server's ``Handler``: ``received`` and ``closed``. An invocation runs while the connection's
+    reading waits for it (calls are handled in order), unless it takes client streams, or it waits for a
+    client result from this connection: then reading goes on, so that the items or the answer can come in.
     """
 
-    def __init__(self, hub: type[Hub], name: str, backplane: Backplane, publish: Publish) -> None:
+    def __init__(
+        self, hub: type[Hub], name: str, backplane: Backplane, publish: Publish,
+        limits: StreamLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.hub = hub
         self.methods = hub_methods(hub)
+        self.streaming = frozenset(name for name, method in self.methods.items() if is_stream_method(method))
+        self.uploading = {method: stream_parameters(method) for method in self.methods.values()}
         self.groups = Groups(backplane, name)
         self.publish = publish
+        self.limits = limits
+        self.connections: dict[str, ConnectionStreams] = {}
+        """The streams and client results of the connections that have some, by connection id."""
+        self.find: Callable[[str], ServerConnection | None] = lambda connection_id: None
+        """The local connection of an id (``Gateway`` sets it to its registry's lookup)."""
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._gates: dict[str, asyncio.Future[None]] = {}
+        """By connection id: what its reading awaits while an invocation runs; a client result resolves it."""
 
     async def received(self, conn: ServerConnection, received: Received) -> None:
         if received.handshake:
@@ -174,28 +220,126 @@ class HubDispatcher:
             if isinstance(message, Invocation):
                 await self._invoke(conn, message)
             elif isinstance(message, StreamInvocation):
-                conn.push_message(Completion(message.invocation_id, error="Streaming methods are not supported."))
+                self._stream(conn, message)
+            elif isinstance(message, StreamItem):
+                await self._streams(conn).item(message)
+            elif isinstance(message, Completion):
+                self._streams(conn).completed(message)
+            elif isinstance(message, CancelInvocation):
+                self._streams(conn).cancel(message.invocation_id)
             elif isinstance(message, Close):
                 log.info("connection %s: the client closed it", conn.id)
                 conn.close(None)
 
+    def _streams(self, conn: ServerConnection) -> ConnectionStreams:
+        state = self.connections.get(conn.id)
+        if state is None:
+            state = self.connections[conn.id] = ConnectionStreams(conn, self.limits)
+        return state
+
     async def _invoke(self, conn: ServerConnection, message: Invocation) -> None:
         method = self.methods.get(message.target)
-        reply = message.invocation_id
         if method is None:
             log.info("connection %s: unknown method %r", conn.id, message.target)
-            error: str | None = f"Unknown hub method '{message.target}'"
+            self._refuse(conn, message, f"Unknown hub method '{message.target}'")
+        elif message.target in self.streaming:
+            self._refuse(conn, message, f"The client attempted to invoke the streaming '{message.target}' method "
+                                        "with a non-streaming invocation.")
         else:
-            try:
-                result = await method(self.hub(conn, self), *message.arguments)
-            except Exception as exc:
-                error = _failure(conn, message, method, exc)
-            else:
-                error = None
-                if reply is not None:
-                    self._complete(conn, message, reply, result)
-        if error is not None and reply is not None:
-            conn.push_message(Completion(reply, error=error))
+            arguments = self._bind(conn, message, method)
+            if arguments is None:
+                return
+            task = self._spawn(self._call(conn, message, method, arguments))
+            if not message.stream_ids:
+                await self._wait(conn, task)
+
+    @staticmethod
+    def _refuse(conn: ServerConnection, message: Call, error: str) -> None:
+        if message.invocation_id is not None:
+            conn.push_message(Completion(message.invocation_id, error=error))
+
+    def _bind(self, conn: ServerConnection, message: Call, method: Method) -> list[Any] | None:
+        """The call's arguments, the client's streams bound in; None (and the error sent) if they cannot be."""
+        stream_ids = message.stream_ids or []
+        if not stream_ids and not self.uploading[method]:
+            return message.arguments
+        state = self._streams(conn)
+        if not state.room_for(len(stream_ids)):
+            self._refuse(conn, message, f"Too many streams on this connection (limit {self.limits.max_streams}).")
+            return None
+        uploads: list[UploadStream] = []
+        try:
+            uploads = state.open_uploads(stream_ids)
+            return bind_streams(message.arguments, uploads, self.uploading[method])
+        except HubError as exc:
+            state.close_uploads(uploads)
+            self._refuse(conn, message, str(exc))
+            return None
+
+    async def _call(self, conn: ServerConnection, message: Invocation, method: Method, arguments: list[Any]) -> None:
+        reply = message.invocation_id
+        try:
+            result = await method(self.hub(conn, self), *arguments)
+        except Exception as exc:
+            self._refuse(conn, message, _failure(conn, message.target, method, arguments, exc))
+        else:
+            if reply is not None:
+                self._complete(conn, message, reply, result)
+        finally:
+            self._end_uploads(conn, message)
+
+    def _end_uploads(self, conn: ServerConnection, message: Call) -> None:
+        state = self.connections.get(conn.id)
+        if message.stream_ids and state is not None:
+            state.close_uploads([u for i in message.stream_ids if (u := state.uploads.get(i)) is not None])
+
+    async def _wait(self, conn: ServerConnection, task: asyncio.Task[None]) -> None:
+        """Wait for an invocation, unless (or until) it waits for a client result from this connection."""
+        if task.done():
+            return
+        self._gates[conn.id] = gate = asyncio.get_running_loop().create_future()
+        task.add_done_callback(lambda _: _open(gate))
+        try:
+            await gate
+        finally:
+            if self._gates.get(conn.id) is gate:
+                del self._gates[conn.id]
+
+    def _stream(self, conn: ServerConnection, message: StreamInvocation) -> None:
+        method = self.methods.get(message.target)
+        state = self._streams(conn)
+        if method is None:
+            log.info("connection %s: unknown method %r", conn.id, message.target)
+            self._refuse(conn, message, f"Unknown hub method '{message.target}'")
+        elif message.target not in self.streaming:
+            self._refuse(conn, message, f"The client attempted to invoke the non-streaming '{message.target}' "
+                                        "method with a streaming invocation.")
+        elif message.invocation_id in state.streams:
+            self._refuse(conn, message, f"Invocation ID '{message.invocation_id}' is already in use.")
+        elif not state.room_for(1):
+            self._refuse(conn, message, f"Too many streams on this connection (limit {self.limits.max_streams}).")
+        else:
+            arguments = self._bind(conn, message, method)
+            if arguments is not None:
+                state.start(message.invocation_id, self._serve(conn, message, method, arguments))
+
+    async def _serve(self, conn: ServerConnection, message: StreamInvocation, method: Method,
+                     arguments: list[Any]) -> None:
+        """A server stream: open the method's iterator, then push its items until the end."""
+        def failure(exc: Exception) -> str:
+            return _failure(conn, message.target, method, arguments, exc)
+
+        try:
+            result = method(self.hub(conn, self), *arguments)
+            iterator: AsyncIterator[Any] = (await result if inspect.isawaitable(result) else result).__aiter__()
+        except Exception as exc:
+            self._refuse(conn, message, failure(exc))
+            self._end_uploads(conn, message)
+            return
+        try:
+            await run_stream(conn, message.invocation_id, iterator, self.limits.stream_buffer, failure)
+        finally:
+            self._end_uploads(conn, message)
 
     @staticmethod
     def _complete(conn: ServerConnection, message: Invocation, reply: str, result: Any) -> None:
@@ -207,6 +351,23 @@ class HubDispatcher:
             return
         conn.push(record)
 
+    async def ask(self, connection_id: str, method: str, arguments: list[Any], timeout: float | None) -> Any:
+        """A client result: invoke ``method`` on one connection of this process and return its answer."""
+        conn = self.find(connection_id)
+        if conn is None or conn.core.state is State.CLOSED:
+            raise ClientResultError(f"Connection {connection_id} is not connected to this server "
+                                    "(client results across processes are not supported yet).")
+        gate = self._gates.get(connection_id)  # its reading may wait for the very call that asks: free it
+        if gate is not None:
+            _open(gate)
+        return await self._streams(conn).ask(method, arguments, timeout)
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def _lifecycle(self, conn: ServerConnection, name: str, *args: Any) -> None:
         try:
             await getattr(self.hub(conn, self), name)(*args)
@@ -214,4 +375,10 @@ class HubDispatcher:
             log.exception("connection %s: %s failed", conn.id, name)
 
     async def closed(self, conn: ServerConnection, error: str | None) -> None:
+        state = self.connections.pop(conn.id, None)
+        if state is not None:
+            state.closed(error)
+        gate = self._gates.pop(conn.id, None)
+        if gate is not None:
+            _open(gate)
         await self._lifecycle(conn, "on_disconnected", error)

@@ -108,11 +108,12 @@ async def test_a_send_without_an_invocation_id_gets_no_completion_even_on_error(
     assert records(conn) == []
 
 
-async def test_a_stream_invocation_is_refused_with_a_completion() -> None:
+async def test_a_stream_invocation_of_a_method_that_does_not_stream_is_refused_with_a_completion() -> None:
     p = wired()
     conn = await handshaken(p)
     await conn.receive(encode(StreamInvocation("echo", [1], "7")))
-    assert records(conn) == [{"type": 3, "invocationId": "7", "error": "Streaming methods are not supported."}]
+    error = "The client attempted to invoke the non-streaming 'echo' method with a streaming invocation."
+    assert records(conn) == [{"type": 3, "invocationId": "7", "error": error}]
 
 
 async def test_lifecycle_hooks_run_once_each_and_a_failing_hook_is_contained() -> None:

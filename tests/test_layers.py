@@ -16,7 +16,7 @@ import gateway
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("protocol",),
     ("server", "transports", "backplane", "static"),
-    ("hub", "app"),
+    ("hub", "app", "streams"),
     ("progress", "demo", "cli", "__main__", "__init__"),
 )
 # Exceptions to the ladder: the Python client stands beside the server and uses only the sans-IO core.

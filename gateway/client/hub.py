@@ -21,15 +21,15 @@ import contextlib
 import inspect
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import h11
 
 from ..protocol.errors import ProtocolError
 from ..protocol.ledger import Ledger
-from ..protocol.messages import HandshakeResponse
-from ..protocol.session import ClientSession, ClientState
+from ..protocol.messages import CancelInvocation, Completion, HandshakeResponse, Invocation, StreamItem
+from ..protocol.session import UNWRITABLE, ClientSession, ClientState
 from .calls import Calls, route
 from .connection import BY_NAME, ClientConnection, NoTransport
 from .http import HttpError
@@ -39,6 +39,9 @@ log = logging.getLogger("gateway.client")
 
 Handler = Callable[..., Any]
 NETWORK_ERRORS = (OSError, TransportError, HttpError, h11.ProtocolError, EOFError)
+UPLOAD_BATCH = 64 * 1024
+"""Characters of a client stream's items written together at most (while one write is in flight, items gather)."""
+Uploads = list[tuple[str, Any]]
 
 
 class HubError(Exception):
@@ -132,7 +135,11 @@ class HubClient:
         return self._connection.connection_id if self._connection else None
 
     def on(self, name: str, handler: Handler) -> None:
-        """Call ``handler(*arguments)`` (sync or async) when the server invokes ``name``."""
+        """Call ``handler(*arguments)`` (sync or async) when the server invokes ``name``.
+
+        When the server awaits a client result, the handler's return value (awaited if it is awaitable) is
+        the answer, and an exception it raises is the error; with several handlers, the last one answers.
+        """
         self._handlers.setdefault(name.lower(), []).append(handler)
 
     def off(self, name: str, handler: Handler | None = None) -> None:
@@ -177,18 +184,52 @@ class HubClient:
         raise StartError(self.attempts)
 
     async def invoke(self, target: str, *args: Any) -> Any:
-        """Call a hub method and return its result; raises HubError with the server's error."""
-        invocation_id, text = self._session.invocation(target, list(args), self._now())
+        """Call a hub method and return its result; raises HubError with the server's error.
+
+        An argument that is an async iterable is sent as a client stream (its items, then its end).
+        """
+        arguments, uploads = self._split(args)
+        stream_ids = [stream_id for stream_id, _ in uploads] or None
+        invocation_id, text = self._session.invocation(target, arguments, self._now(), stream_ids)
         future = self._calls.expect(invocation_id)
         try:
             await self._write(text)
+            self._upload(uploads)
             return await future
         finally:
             self._calls.forget(invocation_id)
 
     async def send(self, target: str, *args: Any) -> None:
-        """Call a hub method without waiting for (or getting) a result."""
-        await self._write(self._session.message(target, list(args), self._now()))
+        """Call a hub method without waiting for (or getting) a result; async iterables go as client streams."""
+        arguments, uploads = self._split(args)
+        stream_ids = [stream_id for stream_id, _ in uploads] or None
+        await self._write(self._session.message(target, arguments, self._now(), stream_ids))
+        self._upload(uploads)
+
+    async def stream(self, target: str, *args: Any) -> AsyncIterator[Any]:
+        """A server stream: ``async for item in client.stream("Counter", 5, 10)``; raises HubError with the
+        server's error. Leaving the loop early (best under ``contextlib.aclosing``) cancels it on the server."""
+        arguments, uploads = self._split(args)
+        stream_ids = [stream_id for stream_id, _ in uploads] or None
+        invocation_id, text = self._session.stream_invocation(target, arguments, self._now(), stream_ids)
+        queue = self._calls.expect_stream(invocation_id)
+        ended = False
+        try:
+            await self._write(text)
+            self._upload(uploads)
+            while True:
+                kind, value = await queue.get()
+                if kind == "item":
+                    yield value
+                    continue
+                ended = True
+                if kind == "error":
+                    raise value
+                return
+        finally:
+            self._calls.forget(invocation_id)
+            if not ended:
+                await self._send_quietly(CancelInvocation(invocation_id))
 
     async def send_raw(self, text: str) -> None:
         """Send ``text`` as it is through the transport (tests use it for malformed records)."""
@@ -276,12 +317,31 @@ class HubClient:
         if incoming.handshake is not None and handshake is not None and not handshake.done():
             handshake.set_result(incoming.handshake)
         if incoming.messages:
-            route(incoming.messages, self._calls, self._invoked, self._fail)
+            route(incoming.messages, self._calls, self._invoked, self._fail, self._requested)
             self._arm()  # an ack may be due before the timer
 
     def _invoked(self, target: str, arguments: list[Any]) -> None:
         for handler in list(self._handlers.get(target.lower(), ())):
             self._call(handler, arguments)
+
+    def _requested(self, message: Invocation) -> None:
+        """The server awaits a client result: the handlers answer it."""
+        self._spawn(self._answer(message, list(self._handlers.get(message.target.lower(), ()))))
+
+    async def _answer(self, message: Invocation, handlers: list[Handler]) -> None:
+        assert message.invocation_id is not None
+        answer = Completion(message.invocation_id, error="Client didn't provide a result.")
+        try:
+            for handler in handlers:
+                result = handler(*message.arguments)
+                if inspect.isawaitable(result):
+                    result = await result
+                answer = Completion(message.invocation_id, result, has_result=True)
+        except Exception as exc:
+            log.info("connection %s: a client method failed: %r", self.connection_id, exc)
+            answer = Completion(message.invocation_id, error=str(exc) or type(exc).__name__)
+        if not await self._send_quietly(answer):
+            await self._send_quietly(Completion(message.invocation_id, error="The client's result is not JSON."))
 
     def _call(self, handler: Handler, arguments: list[Any]) -> None:
         try:
@@ -306,6 +366,57 @@ class HubClient:
                 self._fail(f"the stream ended: {error}" if error else "the server ended the stream")
 
     # --- sending -----------------------------------------------------------------------------------
+
+    def _split(self, args: tuple[Any, ...]) -> tuple[list[Any], Uploads]:
+        """The arguments, apart from the async iterables among them: those go as client streams, with new ids."""
+        arguments: list[Any] = []
+        uploads: Uploads = []
+        for arg in args:
+            if hasattr(arg, "__aiter__"):
+                uploads.append((self._session.new_id(), arg))
+            else:
+                arguments.append(arg)
+        return arguments, uploads
+
+    def _upload(self, uploads: Uploads) -> None:
+        for stream_id, source in uploads:
+            self._spawn(self._pump(stream_id, source))
+
+    async def _pump(self, stream_id: str, source: Any) -> None:
+        """Send a client stream's items, gathered while a write is in flight, then its Completion."""
+        error: str | None = None
+        batch: list[str] = []
+        size = 0
+        writing: asyncio.Task[None] | None = None
+        try:
+            async for item in source:
+                text = self._session.send(StreamItem(stream_id, item), self._now())
+                batch.append(text)
+                size += len(text)
+                if writing is None or writing.done() or size > UPLOAD_BATCH:
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(self._write("".join(batch)))
+                    batch, size = [], 0
+        except Exception as exc:
+            error = str(exc) or type(exc).__name__
+        if writing is not None:
+            with contextlib.suppress(*NETWORK_ERRORS, ConnectionError):
+                await writing
+        with contextlib.suppress(*NETWORK_ERRORS, ConnectionError):
+            await self._write("".join(batch) + self._session.send(Completion(stream_id, error=error), self._now()))
+
+    async def _send_quietly(self, message: Completion | CancelInvocation) -> bool:
+        """Send ``message`` unless the connection is over; False if it cannot be encoded."""
+        if self.state in UNWRITABLE:
+            return True
+        try:
+            text = self._session.send(message, self._now())
+        except (TypeError, ValueError):
+            return False
+        with contextlib.suppress(*NETWORK_ERRORS, ConnectionError):
+            await self._write(text)
+        return True
 
     async def _write(self, text: str) -> None:
         """Write what the session produced ("": nothing to write now, e.g. while resuming)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ..hub import Hub, HubError
@@ -14,10 +15,22 @@ MAX_NAME = 64  # group, room and job names
 MAX_PUSH = 1000  # messages one PushGroup call sends
 PUSH_BATCH = 50  # PushGroup lets the event loop run between batches of this many sends
 MAX_ROOMS = 100  # chat rooms whose history is kept (the least recently used is forgotten)
+MAX_COUNT = 10_000  # items one Counter stream sends
+MAX_DELAY_MS = 1_000  # Counter's delay between items
+MAX_SUM_ITEMS = 100_000  # numbers one Sum stream may carry
+ASK_TIMEOUT = 10.0  # seconds AskClient waits for the client's answer
 
 
 def job_group(job_id: str) -> str:
     return f"job:{job_id}"
+
+
+def _bounded(value: object, what: str, high: float, *, integer: bool = False) -> float:
+    """A number from a client, from 0 to ``high`` (an integer if asked)."""
+    kinds = (int,) if integer else (int, float)
+    if not isinstance(value, kinds) or isinstance(value, bool) or not 0 <= value <= high:
+        raise HubError(f"{what} must be {'an integer' if integer else 'a number'} from 0 to {high}")
+    return value
 
 
 def _name(value: object, what: str) -> str:
@@ -77,6 +90,32 @@ class EchoHub(Hub):
 
     async def whoami(self) -> dict[str, Any]:
         return {"connectionId": self.context.connection_id, "user": self.context.user}
+
+    async def counter(self, count: int, delay_ms: float) -> AsyncIterator[int]:
+        """A server stream of ``0 .. count-1`` (count <= MAX_COUNT), ``delay_ms`` (<= MAX_DELAY_MS) apart."""
+        count = int(_bounded(count, "count", MAX_COUNT, integer=True))
+        delay = _bounded(delay_ms, "delayMs", MAX_DELAY_MS) / 1000
+        for i in range(count):
+            if i and delay:
+                await asyncio.sleep(delay)
+            yield i
+
+    async def sum(self, stream: AsyncIterator[float]) -> float:
+        """The sum of a client stream of numbers (at most MAX_SUM_ITEMS of them)."""
+        total: float = 0
+        items = 0
+        async for value in stream:
+            items += 1
+            if items > MAX_SUM_ITEMS:
+                raise HubError(f"a stream to Sum carries at most {MAX_SUM_ITEMS} numbers")
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise HubError("Sum takes a stream of numbers")
+            total += value
+        return total
+
+    async def ask_client(self, method: str, arg: Any) -> Any:
+        """Invoke ``method(arg)`` on the caller as a client result; its answer is the result."""
+        return await self.clients.caller.invoke(_name(method, "method"), arg, timeout=ASK_TIMEOUT)
 
 
 class ChatHub(Hub):

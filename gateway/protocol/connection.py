@@ -280,6 +280,11 @@ class Connection:
         """Bytes of the records taken and not yet acknowledged."""
         return self._ledger.unacked_bytes
 
+    @property
+    def buffered(self) -> int:
+        """Bytes queued for the client or sent and not yet acknowledged (what ``max_buffer`` bounds)."""
+        return self._queued_bytes + self._ledger.unacked_bytes
+
     # --- outgoing ---------------------------------------------------------------------------
 
     def push(self, record: str, *, trackable: bool = True) -> None:

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from . import hubjson
 from .errors import ProtocolError, StateError
 from .ledger import Ledger
-from .messages import HandshakeResponse, HubMessage, Invocation, is_trackable
+from .messages import HandshakeResponse, HubMessage, Invocation, StreamInvocation, is_trackable
 
 
 class ClientState(Enum):
@@ -204,14 +204,32 @@ class ClientSession:
 
     # --- outgoing ---------------------------------------------------------------------------
 
-    def invocation(self, target: str, arguments: list[Any], now: float) -> tuple[str, str]:
+    def invocation(
+        self, target: str, arguments: list[Any], now: float, stream_ids: list[str] | None = None,
+    ) -> tuple[str, str]:
         """An invocation that expects a completion: (its id, the text to write now, "" while resuming)."""
-        invocation_id = str(next(self._ids))
-        return invocation_id, self._out(hubjson.encode(Invocation(target, arguments, invocation_id)), now)
+        invocation_id = self.new_id()
+        return invocation_id, self._out(hubjson.encode(Invocation(target, arguments, invocation_id, stream_ids)), now)
 
-    def message(self, target: str, arguments: list[Any], now: float) -> str:
+    def stream_invocation(
+        self, target: str, arguments: list[Any], now: float, stream_ids: list[str] | None = None,
+    ) -> tuple[str, str]:
+        """A StreamInvocation (a server stream): (its id, the text to write now, "" while resuming)."""
+        invocation_id = self.new_id()
+        message = StreamInvocation(target, arguments, invocation_id, stream_ids)
+        return invocation_id, self._out(hubjson.encode(message), now)
+
+    def message(self, target: str, arguments: list[Any], now: float, stream_ids: list[str] | None = None) -> str:
         """An invocation without a result: the text to write now ("" while resuming)."""
-        return self._out(hubjson.encode(Invocation(target, arguments)), now)
+        return self._out(hubjson.encode(Invocation(target, arguments, None, stream_ids)), now)
+
+    def send(self, message: HubMessage, now: float) -> str:
+        """Any other message (a StreamItem, a Completion, a CancelInvocation): the text to write now."""
+        return self._out(hubjson.encode(message), now, trackable=is_trackable(message))
+
+    def new_id(self) -> str:
+        """A new id for an invocation or a client stream (one sequence for both, unique on the connection)."""
+        return str(next(self._ids))
 
     def ping(self, now: float) -> str:
         """A keep-alive ping to write now ("" while resuming)."""

@@ -58,6 +58,16 @@ class Settings:
     """The window of ``bad_token_limit``."""
     bad_token_clients: int = 10_000
     """Client addresses the unknown-token limiter remembers (the oldest is forgotten first)."""
+    max_streams_per_connection: int = 16
+    """Streams (server-to-client and client-to-server) open at once on one connection; more are refused."""
+    max_client_results_per_connection: int = 16
+    """Client results the server may await at once from one connection; more raise ``ClientResultError``."""
+    client_result_timeout: float = 30.0
+    """How long ``invoke`` awaits a client's answer when it names no timeout (then ``ClientResultTimeout``)."""
+    stream_buffer: int = 256 * 1024
+    """Bytes a connection's output (unsent or unacked) may hold before its streams wait (at most max_buffer/2)."""
+    upload_buffer: int = 256
+    """Items of one client stream waiting for its hub method; beyond them, reading the connection waits."""
 
     def __post_init__(self) -> None:
         for field in fields(self):
