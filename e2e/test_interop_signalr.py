@@ -113,6 +113,11 @@ def test_official_client(
         assert streams[transport] >= 1, (hub, streams)
         assert all(n == 0 for name, n in streams.items() if name != transport), (hub, streams)
         assert len(h.wire.negotiates(hub)) == (2 if hub == "/hubs/echo" else 1)
+        for negotiate in h.wire.negotiates(hub):  # without the ForeverFrame opt-in: exactly the spec's three
+            response = negotiate.response()
+            assert response is not None
+            listed = [t["transport"] for t in response.json()["availableTransports"]]
+            assert listed == ["WebSockets", "ServerSentEvents", "LongPolling"], listed
     if stateful:
         negotiate = h.wire.negotiates("/hubs/jobs")[0]
         assert "useStatefulReconnect=true" in negotiate.url, negotiate.url

@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--trusted-proxy", action="append", dest="trusted_proxies", metavar="ADDRESS",
                       help="a proxy (address or network) whose X-Forwarded-For names the client (repeatable; "
                            "default: none, the rate limits key on the TCP peer)")
+    demo.add_argument("--ws-ping-interval", type=float, metavar="SECONDS",
+                      help="also send WebSocket Ping frames this often (default: none; SignalR's Ping record "
+                           "already keeps connections alive, and some clients read a Ping frame as data)")
     demo.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     worker = sub.add_parser("worker", help="run job workers that publish progress through Redis")
     worker.add_argument("--redis", metavar="URL", required=True)
@@ -94,7 +97,16 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.workers} process{'es' if args.workers > 1 else ''})", flush=True)
     uvicorn.run("gateway.demo.app:create_app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers if args.workers > 1 else None, http="h11", ws="wsproto",
-                log_level=args.log_level, timeout_graceful_shutdown=2, access_log=False, **proxy_options(args))
+                log_level=args.log_level, timeout_graceful_shutdown=2, access_log=False, **proxy_options(args),
+                **ping_options(args))
+
+
+def ping_options(args: argparse.Namespace) -> dict[str, Any]:
+    """uvicorn's WebSocket Ping frames: none unless ``--ws-ping-interval`` asks (uvicorn's own default is 20 s).
+    SignalR's Ping record keeps a connection alive already; a frame-level ping only costs a timer per connection,
+    and strict clients that read its random payload as data break on it."""
+    interval: float | None = args.ws_ping_interval
+    return {"ws_ping_interval": interval if interval and interval > 0 else None}
 
 
 def proxy_options(args: argparse.Namespace) -> dict[str, Any]:

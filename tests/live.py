@@ -26,6 +26,7 @@ from wsproto.events import (
     AcceptConnection,
     CloseConnection,
     Event,
+    Ping,
     RejectConnection,
     RejectData,
     Request,
@@ -226,6 +227,8 @@ class RawWebSocket:
         self.reject_body = b""
         self.accepted = False
         self.closed: CloseConnection | None = None
+        self.pings: list[bytes] = []
+        """The payloads of the WebSocket Ping frames received (each answered with its Pong)."""
         self.eof = False
         self._events: list[Event] = []
         self._text: list[str] = []
@@ -275,6 +278,9 @@ class RawWebSocket:
                     if event.message_finished:
                         text, self._text = "".join(self._text), []
                         return text
+                elif isinstance(event, Ping):
+                    self.pings.append(bytes(event.payload))
+                    self.sock.sendall(self.ws.send(event.response()))
                 elif isinstance(event, CloseConnection):
                     self.closed = event
                     with contextlib.suppress(Exception):

@@ -92,8 +92,9 @@ async def test_negotiate_v1(server: LiveServer) -> None:
     status, body = await request(server, "POST", "/hubs/echo/negotiate?negotiateVersion=1")
     assert status == 200
     assert body["negotiateVersion"] == 1
-    assert [t["transport"] for t in body["availableTransports"]] == list(TRANSPORT_NAMES)
-    assert all(t["transferFormats"] == ["Text"] for t in body["availableTransports"])
+    assert [t["transport"] for t in body["availableTransports"]] == ["WebSockets", "ServerSentEvents", "LongPolling"]
+    formats = [t["transferFormats"] for t in body["availableTransports"]]
+    assert formats == [["Text", "Binary"], ["Text"], ["Text", "Binary"]]
     assert len(body["connectionToken"]) >= 22 and body["connectionToken"] != body["connectionId"]
     assert "useStatefulReconnect" not in body
 
@@ -103,6 +104,11 @@ async def test_negotiate_v0_and_stateful(server: LiveServer) -> None:
     assert status == 200 and "connectionToken" not in body and body["negotiateVersion"] == 0
     status, body = await request(server, "POST", "/hubs/echo/negotiate?negotiateVersion=1&useStatefulReconnect=true")
     assert status == 200 and body["useStatefulReconnect"] is True
+
+
+async def test_negotiate_lists_forever_frame_on_request(server: LiveServer) -> None:
+    status, body = await request(server, "POST", "/hubs/echo/negotiate?negotiateVersion=1&foreverFrame=true")
+    assert status == 200 and [t["transport"] for t in body["availableTransports"]] == list(TRANSPORT_NAMES)
 
 
 @pytest.mark.parametrize(

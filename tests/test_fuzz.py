@@ -117,7 +117,8 @@ def test_a_connection_fed_any_text_raises_only_protocol_errors(stateful: bool, h
 # --- negotiate ----------------------------------------------------------------------------------
 
 
-@given(st.dictionaries(st.sampled_from(["negotiateVersion", "useStatefulReconnect", "id", ""]) | st.text(),
+@given(st.dictionaries(st.sampled_from(["negotiateVersion", "useStatefulReconnect", "foreverFrame", "id", ""])
+                       | st.text(),
                        st.text() | st.sampled_from(["1", "0", "true", "TRUE", "99999", "-1", "1.0", "\u0661"])))
 def test_the_negotiate_query_parses_or_is_a_protocol_error(query: dict[str, str]) -> None:
     parsed = only_protocol_errors(parse_negotiate_query, query)
@@ -127,7 +128,8 @@ def test_the_negotiate_query_parses_or_is_a_protocol_error(query: dict[str, str]
 negotiate_like = st.fixed_dictionaries(
     {},
     optional={"connectionId": json_values, "connectionToken": json_values, "negotiateVersion": json_values,
-              "availableTransports": json_values | st.lists(st.dictionaries(st.just("transport"), json_values)),
+              "availableTransports": json_values
+              | st.lists(st.dictionaries(st.sampled_from(["transport", "transferFormats"]), json_values)),
               "useStatefulReconnect": json_values, "error": json_values},
 ).map(lambda obj: json.dumps(obj, allow_nan=True).encode())
 

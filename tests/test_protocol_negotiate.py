@@ -16,6 +16,9 @@ from gateway.protocol.negotiate import (
 )
 
 ALL = ("WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling")
+SPEC = ("WebSockets", "ServerSentEvents", "LongPolling")
+FORMATS = {"WebSockets": ["Text", "Binary"], "ServerSentEvents": ["Text"], "ForeverFrame": ["Text"],
+           "LongPolling": ["Text", "Binary"]}
 
 
 @pytest.mark.parametrize(
@@ -30,6 +33,9 @@ ALL = ("WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling")
         ({"negotiateVersion": "1", "useStatefulReconnect": "True"}, NegotiateRequest(1, True)),
         ({"negotiateVersion": "1", "useStatefulReconnect": "false"}, NegotiateRequest(1, False)),
         ({"useStatefulReconnect": "true"}, NegotiateRequest(0, True)),
+        ({"negotiateVersion": "1", "foreverFrame": "true"}, NegotiateRequest(1, False, forever_frame=True)),
+        ({"negotiateVersion": "1", "foreverFrame": "TRUE"}, NegotiateRequest(1, False, forever_frame=True)),
+        ({"negotiateVersion": "1", "foreverFrame": "false"}, NegotiateRequest(1, False)),
     ],
 )
 def test_negotiate_query(query: dict[str, str], request_: NegotiateRequest) -> None:
@@ -49,6 +55,7 @@ def test_negotiate_query(query: dict[str, str], request_: NegotiateRequest) -> N
         ({"negotiateVersion": "\u0661"}, "negotiateVersion must be a non-negative integer"),
         ({"negotiateVersion": "1", "useStatefulReconnect": "yes"}, "useStatefulReconnect must be true or false"),
         ({"negotiateVersion": "1", "useStatefulReconnect": ""}, "useStatefulReconnect must be true or false"),
+        ({"negotiateVersion": "1", "foreverFrame": "1"}, "foreverFrame must be true or false"),
     ],
 )
 def test_bad_negotiate_query(query: dict[str, str], error: str) -> None:
@@ -62,14 +69,14 @@ RESPONSES: list[tuple[NegotiateResponse, dict[str, object]]] = [
         NegotiateResponse("cid", "tok", 1, ALL),
         {
             "connectionId": "cid", "negotiateVersion": 1, "connectionToken": "tok",
-            "availableTransports": [{"transport": t, "transferFormats": ["Text"]} for t in ALL],
+            "availableTransports": [{"transport": t, "transferFormats": FORMATS[t]} for t in ALL],
         },
     ),
     (
         NegotiateResponse("cid", "tok", 1, ("LongPolling",), stateful_reconnect=True),
         {
             "connectionId": "cid", "negotiateVersion": 1, "connectionToken": "tok",
-            "availableTransports": [{"transport": "LongPolling", "transferFormats": ["Text"]}],
+            "availableTransports": [{"transport": "LongPolling", "transferFormats": ["Text", "Binary"]}],
             "useStatefulReconnect": True,
         },
     ),
@@ -77,7 +84,7 @@ RESPONSES: list[tuple[NegotiateResponse, dict[str, object]]] = [
         NegotiateResponse("cid", None, 0, ("WebSockets",)),
         {
             "connectionId": "cid", "negotiateVersion": 0,
-            "availableTransports": [{"transport": "WebSockets", "transferFormats": ["Text"]}],
+            "availableTransports": [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}],
         },
     ),
 ]
@@ -88,6 +95,22 @@ def test_negotiate_response_both_ways(response: NegotiateResponse, body: dict[st
     assert response.to_json() == body
     assert parse_negotiate_response(json.dumps(body)) == response
     assert parse_negotiate_response(json.dumps(body).encode()) == response
+
+
+def test_forever_frame_is_listed_only_on_request() -> None:
+    assert NegotiateRequest(1, False).listed(ALL) == SPEC
+    assert NegotiateRequest(1, True, forever_frame=True).listed(ALL) == ALL
+    assert NegotiateRequest(1, False).listed(("ForeverFrame",)) == ()
+
+
+def test_the_client_reads_each_transport_formats() -> None:
+    parsed = parse_negotiate_response(json.dumps(NegotiateResponse("c", "t", 1, ALL).to_json()))
+    assert {t: list(f) for t, f in parsed.formats.items()} == FORMATS
+    assert parsed.carries("WebSockets", "Binary") and parsed.carries("LongPolling", "Binary")
+    assert not parsed.carries("ServerSentEvents", "Binary") and not parsed.carries("ForeverFrame", "Binary")
+    assert not parsed.carries("Carrier", "Text")
+    legacy = parse_negotiate_response(b'{"connectionId":"c","availableTransports":[{"transport":"LongPolling"}]}')
+    assert legacy.carries("LongPolling", "Text") and not legacy.carries("LongPolling", "Binary")
 
 
 def test_transports_keep_the_server_order() -> None:
@@ -124,6 +147,8 @@ def test_error_body() -> None:
         (b'{"connectionId":"c","availableTransports":["WebSockets"]}', "missing fields"),
         (b'{"connectionId":"c","availableTransports":5}', "missing fields"),
         (b'{"connectionId":"c","negotiateVersion":"x","availableTransports":[]}', "missing fields"),
+        (b'{"connectionId":"c","availableTransports":[{"transport":"WebSockets","transferFormats":5}]}', "missing"),
+        (b'{"connectionId":"c","availableTransports":[["WebSockets"]]}', "missing fields"),
     ],
 )
 def test_bad_negotiate_response(body: bytes, error: str) -> None:

@@ -23,8 +23,9 @@ class NoTransport(Exception):
 
 
 def negotiate_target(origin: Origin, *, stateful: bool = False) -> str:
-    """The negotiate request's target (version 1, stateful reconnect if asked)."""
-    params = {"negotiateVersion": "1", **({"useStatefulReconnect": "true"} if stateful else {})}
+    """The negotiate request's target: version 1, ForeverFrame listed (this client speaks it), stateful reconnect if
+    asked."""
+    params = {"negotiateVersion": "1", "foreverFrame": "true", **({"useStatefulReconnect": "true"} if stateful else {})}
     return origin.target("/negotiate", **params)
 
 

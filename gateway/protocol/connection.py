@@ -64,8 +64,9 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.CLOSED, Event.CLOSE): State.CLOSED,
 }
 
-SUPPORTED_VERSIONS = (1, 2)
-"""JSON hub protocol versions: 2 is what clients ask for with stateful reconnect (Ack and Sequence)."""
+SUPPORTED_VERSIONS = (0, 1, 2)
+"""JSON hub protocol versions: any up to ours, as ASP.NET Core accepts (some third-party clients send 0); 2 is what
+clients ask for with stateful reconnect (Ack and Sequence)."""
 
 ATTACHED = frozenset({State.CONNECTING, State.CONNECTED})
 HANDSHAKEN = frozenset({State.CONNECTED, State.DETACHED})

@@ -34,8 +34,12 @@ from .view import ConnectionsView
 log = logging.getLogger("gateway")
 
 
-def _client_js() -> bytes:
-    return resources.files("gateway").joinpath("static/gateway.js").read_bytes()
+CLIENT_FILES = {"/client.js": "gateway.js", "/client.msgpack.js": "gateway.msgpack.js"}
+"""The JS bundles each hub serves: the client (IIFE), and its optional MessagePack entry (load it after the client)."""
+
+
+def _client_js(path: str) -> bytes:
+    return resources.files("gateway").joinpath("static", CLIENT_FILES[path]).read_bytes()
 
 
 def _offered(names: Iterable[str], options: TransportOptions) -> tuple[Transport, ...]:
@@ -136,8 +140,8 @@ class Server:
             await preflight(request, send)
         elif request.path == "/negotiate":
             await negotiate(request, send, self.authenticate, [t.name for t in self.transports], self._open)
-        elif request.path == "/client.js":
-            await respond(send, 200, _client_js(), "text/javascript; charset=utf-8",
+        elif request.path in CLIENT_FILES:
+            await respond(send, 200, _client_js(request.path), "text/javascript; charset=utf-8",
                           [(b"cache-control", b"public, max-age=300")])
         elif request.path == "":
             await self._base(request, receive, send)

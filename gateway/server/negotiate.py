@@ -56,7 +56,7 @@ async def negotiate(
         await respond_error(send, conn.status, conn.error, [(b"retry-after", str(conn.retry_after).encode())])
         return
     token = conn.token if query.version >= 1 else None
-    response = NegotiateResponse(conn.id, token, query.version, tuple(offered), query.stateful_reconnect)
+    response = NegotiateResponse(conn.id, token, query.version, query.listed(offered), query.stateful_reconnect)
     log.info("connection %s: negotiated v%d%s", conn.id, query.version,
              " with stateful reconnect" if query.stateful_reconnect else "")
     await respond_json(send, 200, response.to_json())

@@ -330,7 +330,7 @@ var withQuery = (url, query) => url + (url.includes("?") ? "&" : "?") + query;
 function negotiateUrl(url) {
   const u = new URL(url);
   u.pathname = u.pathname.replace(/\/?$/, "/negotiate");
-  return withQuery(u.href, "negotiateVersion=1&useStatefulReconnect=true");
+  return withQuery(u.href, "negotiateVersion=1&useStatefulReconnect=true&foreverFrame=true");
 }
 var Connection = class {
   /**
@@ -688,7 +688,6 @@ var NEXT = {
   Disconnecting: ["Disconnected"]
 };
 var DEFAULTS = {
-  transports: null,
   withCredentials: false,
   startTimeout: 5e3,
   keepAliveInterval: 15e3,

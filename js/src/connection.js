@@ -19,7 +19,7 @@ const withQuery = (url, query) => url + (url.includes("?") ? "&" : "?") + query;
 function negotiateUrl(url) {
   const u = new URL(url);
   u.pathname = u.pathname.replace(/\/?$/, "/negotiate");
-  return withQuery(u.href, "negotiateVersion=1&useStatefulReconnect=true");
+  return withQuery(u.href, "negotiateVersion=1&useStatefulReconnect=true&foreverFrame=true");
 }
 
 export class Connection {

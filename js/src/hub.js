@@ -22,8 +22,8 @@ const NEXT = {
   Disconnecting: ["Disconnected"],
 };
 
+// `transports` is left out: none (whatever the server offers, in its order).
 const DEFAULTS = {
-  transports: null,
   withCredentials: false,
   startTimeout: 5000,
   keepAliveInterval: 15000,

@@ -12,7 +12,7 @@ test("by default the server's order is used and the first transport wins", async
   assert.equal(hub.state, "Connected");
   assert.equal(hub.connectionId, "cid1");
   assert.deepEqual(trace(hub), ["LongPolling:connected"]);
-  assert.equal(server.log[0], "POST https://app.test/hubs/echo/negotiate?negotiateVersion=1&useStatefulReconnect=true");
+  assert.equal(server.log[0], "POST https://app.test/hubs/echo/negotiate?negotiateVersion=1&useStatefulReconnect=true&foreverFrame=true");
 });
 
 test("the transports option restricts and reorders", async () => {
@@ -30,10 +30,10 @@ test("a refused transport falls back at once, with a DELETE and a fresh negotiat
   assert.equal(hub.transport, "ServerSentEvents");
   assert.equal(hub.connectionId, "cid2");
   assert.deepEqual(server.log.slice(0, 5), [
-    "POST https://app.test/hubs/echo/negotiate?negotiateVersion=1&useStatefulReconnect=true",
+    "POST https://app.test/hubs/echo/negotiate?negotiateVersion=1&useStatefulReconnect=true&foreverFrame=true",
     "WS wss://app.test/hubs/echo?id=tok1",
     "DELETE https://app.test/hubs/echo?id=tok1",
-    "POST https://app.test/hubs/echo/negotiate?negotiateVersion=1&useStatefulReconnect=true",
+    "POST https://app.test/hubs/echo/negotiate?negotiateVersion=1&useStatefulReconnect=true&foreverFrame=true",
     "SSE https://app.test/hubs/echo?id=tok2",
   ]);
   assert.equal(hub.attempts[0].reason, "closed before handshake: 1006");
@@ -192,7 +192,7 @@ test("a relative URL resolves against the page", async () => {
   const { HubConnection } = await import("../src/index.js");
   const hub = new HubConnection("/hubs/echo", { env: ctx.hub.env });
   assert.equal(await start(hub, ctx.clock), null);
-  assert.equal(ctx.server.log[0], "POST https://app.test/hubs/echo/negotiate?negotiateVersion=1&useStatefulReconnect=true");
+  assert.equal(ctx.server.log[0], "POST https://app.test/hubs/echo/negotiate?negotiateVersion=1&useStatefulReconnect=true&foreverFrame=true");
 });
 
 test("a negotiate that fails at the network level names CORS as a cause across origins", async () => {

@@ -286,7 +286,9 @@ export class FakeServer {
     const body = {
       connectionId: conn.id,
       negotiateVersion: this.version,
-      availableTransports: this.transports.map((transport) => ({ transport, transferFormats: TEXT_ONLY.includes(transport) ? ["Text"] : ["Text", "Binary"] })),
+      availableTransports: this.transports
+        .filter((transport) => transport !== "ForeverFrame" || u.searchParams.get("foreverFrame") === "true")
+        .map((transport) => ({ transport, transferFormats: TEXT_ONLY.includes(transport) ? ["Text"] : ["Text", "Binary"] })),
     };
     if (this.version) body.connectionToken = conn.token;
     else this.connections.set(conn.id, conn);
