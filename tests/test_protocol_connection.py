@@ -136,7 +136,7 @@ def test_malformed_handshake(record: str, error: str) -> None:
     assert response.error is not None and response.error.startswith(error)
 
 
-@pytest.mark.parametrize(("protocol", "version"), [("messagepack", 1), ("json", 3)])
+@pytest.mark.parametrize(("protocol", "version"), [("xml", 1), ("json", 3), ("messagepack", 3)])
 def test_unsupported_protocol_queues_an_error_response(protocol: str, version: int) -> None:
     conn = Connection(0.0)
     conn.attach(0.0)

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..protocol.hubjson import encode_invocation
+from ..protocol.broadcast import Broadcast
 from .messages import Target
 
-Publish = Callable[[Target, str], Awaitable[None]]
+Publish = Callable[[Target, Broadcast], Awaitable[None]]
 
 
 class ClientProxy:
@@ -24,8 +24,13 @@ class ClientProxy:
         self._target = target
 
     async def send(self, method: str, *args: Any) -> None:
-        """Invoke ``method(*args)`` on the clients; the record is encoded once for all of them."""
-        await self._publish(self._target, encode_invocation(method, list(args)))
+        """Invoke ``method(*args)`` on the clients; the record is encoded once per hub protocol for all of them.
+
+        Raises TypeError when no hub protocol can carry ``args``.
+        """
+        broadcast = Broadcast(method, list(args))
+        broadcast.check()
+        await self._publish(self._target, broadcast)
 
 
 class HubClients:
