@@ -27,6 +27,7 @@ from typing import Any
 import h11
 
 from ..protocol.errors import ProtocolError
+from ..protocol.hubprotocols import PROTOCOLS
 from ..protocol.ledger import Ledger
 from ..protocol.messages import HandshakeResponse
 from ..protocol.session import ClientSession, ClientState
@@ -58,6 +59,8 @@ class HubClient:
     """A client of one hub, e.g. ``HubClient("http://127.0.0.1:8000/hubs/echo", transport="LongPolling")``.
 
     ``transport`` is a name or a list of names in the order to try; by default the server's order.
+    ``protocol`` is the hub protocol, ``"json"`` or ``"messagepack"``; MessagePack is Binary, so it uses
+    WebSockets and LongPolling only.
     """
 
     __slots__ = (
@@ -79,7 +82,10 @@ class HubClient:
         resume_timeout: float = 10.0,
         max_message_size: int = 1 << 20,
         headers: Mapping[str, str] | None = None,
+        protocol: str = "json",
     ) -> None:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown hub protocol {protocol!r}; known: {list(PROTOCOLS)}")
         choices = [transport] if isinstance(transport, str) else list(transport) if transport is not None else None
         unknown = [name for name in choices or () if name not in BY_NAME]
         if unknown:
@@ -93,7 +99,7 @@ class HubClient:
         self._choices = choices
         self._session = ClientSession(
             keepalive_interval=keepalive_interval, server_timeout=server_timeout, ack_interval=ack_interval,
-            max_message_size=max_message_size,
+            max_message_size=max_message_size, protocol=PROTOCOLS[protocol],
         )
         self._connection: ClientConnection | None = None
         self._handlers: dict[str, list[Handler]] = {}
@@ -152,9 +158,12 @@ class HubClient:
             raise RuntimeError(f"cannot start a client that is {self.state.value}")
         tried: list[str] = []
 
+        binary = self._session.protocol.transfer_format == "Binary"
+
         def choose(offered: tuple[str, ...]) -> str | None:
             order = self._choices if self._choices is not None else [t for t in offered if t in BY_NAME]
-            name = next((t for t in order if t in offered and t not in tried), None)
+            usable = [t for t in order if t in offered and t not in tried and (BY_NAME[t].binary or not binary)]
+            name = usable[0] if usable else None
             if name is not None:
                 tried.append(name)
             return name
@@ -190,11 +199,14 @@ class HubClient:
         """Call a hub method without waiting for (or getting) a result."""
         await self._write(self._session.message(target, list(args), self._now()))
 
-    async def send_raw(self, text: str) -> None:
-        """Send ``text`` as it is through the transport (tests use it for malformed records)."""
+    async def send_raw(self, text: str | bytes) -> None:
+        """Send ``text`` as it is through the transport (tests use it for malformed records).
+
+        Bytes go out as they are, unnumbered: a test's malformed MessagePack frame, say.
+        """
         if self._connection is None:
             raise RuntimeError("the client is not started")
-        await self._connection.send(self._session.raw(text, self._now()))
+        await self._connection.send(self._session.raw(text, self._now()) if isinstance(text, str) else text)
 
     async def resume(self, transport: str | None = None) -> None:
         """Open a new stream on the same connection (on ``transport`` if given), replay what is unacked."""
@@ -216,7 +228,7 @@ class HubClient:
         connection = self._connection
         if connection is not None:
             with contextlib.suppress(*NETWORK_ERRORS, TimeoutError):
-                await asyncio.wait_for(connection.stop(), 5.0)
+                await asyncio.wait_for(connection.stop(self._session.close_record()), 5.0)
         self._finish(None)
         for task in list(self._tasks):
             if task is not asyncio.current_task():
@@ -265,7 +277,7 @@ class HubClient:
 
     # --- receiving -------------------------------------------------------------------------------
 
-    def _on_text(self, text: str) -> None:
+    def _on_text(self, text: str | bytes) -> None:
         try:
             incoming = self._session.receive(text, self._now())
         except ProtocolError as exc:
@@ -307,7 +319,7 @@ class HubClient:
 
     # --- sending -----------------------------------------------------------------------------------
 
-    async def _write(self, text: str) -> None:
+    async def _write(self, text: str | bytes) -> None:
         """Write what the session produced ("": nothing to write now, e.g. while resuming)."""
         connection = self._connection
         if not text or connection is None:
