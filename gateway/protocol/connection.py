@@ -371,6 +371,8 @@ class Connection:
                 parts.append(record)
                 if seq:
                     ledger.sent(seq, record)
+            if ack and parts[1] == _greeting(self.protocol):
+                parts[0], parts[1] = parts[1], ack  # the handshake response comes first, always
         self._queued_bytes = 0
         if not parts:
             return ""
