@@ -67,7 +67,7 @@ class WebSocketsTransport(TransportBase):
             if data is None:
                 data = message.get("bytes") or b""
                 if conn.core.handshaken and conn.core.protocol.transfer_format == "Text":
-                    conn.close("binary frames are not supported on a JSON connection; use the Text transfer format")
+                    conn.close("binary frames are not supported; use the Text transfer format")
                     ended.append(1003)
                     return
             try:
