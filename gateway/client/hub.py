@@ -27,7 +27,7 @@ from typing import Any
 import h11
 
 from ..protocol.errors import ProtocolError
-from ..protocol.hubprotocols import PROTOCOLS
+from ..protocol.hubprotocols import PROTOCOLS, HubProtocol
 from ..protocol.ledger import Ledger
 from ..protocol.messages import HandshakeResponse
 from ..protocol.session import ClientSession, ClientState
@@ -84,8 +84,6 @@ class HubClient:
         headers: Mapping[str, str] | None = None,
         protocol: str = "json",
     ) -> None:
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown hub protocol {protocol!r}; known: {list(PROTOCOLS)}")
         choices = [transport] if isinstance(transport, str) else list(transport) if transport is not None else None
         unknown = [name for name in choices or () if name not in BY_NAME]
         if unknown:
@@ -99,7 +97,7 @@ class HubClient:
         self._choices = choices
         self._session = ClientSession(
             keepalive_interval=keepalive_interval, server_timeout=server_timeout, ack_interval=ack_interval,
-            max_message_size=max_message_size, protocol=PROTOCOLS[protocol],
+            max_message_size=max_message_size, protocol=_hub_protocol(protocol),
         )
         self._connection: ClientConnection | None = None
         self._handlers: dict[str, list[Handler]] = {}
@@ -442,6 +440,13 @@ class HubClient:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.debug("connection %s: background task failed: %r", self.connection_id, task.exception())
+
+
+def _hub_protocol(name: str) -> HubProtocol[Any]:
+    protocol = PROTOCOLS.get(name)
+    if protocol is None:
+        raise ValueError(f"unknown hub protocol {name!r}; known: {list(PROTOCOLS)}")
+    return protocol
 
 
 async def _teardown(connection: ClientConnection) -> None:

@@ -150,10 +150,8 @@ class _Watchdog:
 async def pump(
     conn: ServerConnection, generation: int, write: Callable[[Any], Awaitable[None]], until: asyncio.Future[None],
 ) -> None:
-    """Write the connection's output until it closes, a newer stream replaces this one, or ``until`` is done.
-
-    ``write`` gets what ``core.take`` returns: ``str`` on a Text protocol, ``bytes`` on a Binary one.
-    Raises Stalled when one write is blocked for longer than the send timeout.
+    """Write the connection's output (``str`` on a Text protocol, ``bytes`` on a Binary one) until it closes,
+    a newer stream replaces this one, or ``until`` is done. Raises Stalled when a write blocks past the send timeout.
     """
     core = conn.core
     wake = conn.wake
