@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 
 from .backplane import Backplane, HubClients, InProcessBackplane, Target
 from .hub import Hub, HubDispatcher
+from .protocol.broadcast import Broadcast
 from .server.app import Server
 from .server.negotiate import Authenticate, Refused
 from .server.settings import Settings
@@ -52,7 +53,7 @@ class Gateway(Server):
         )
         self.dispatcher.find = lambda connection_id: self.registry.by_id.get(connection_id)
 
-    async def _publish(self, target: Target, record: str) -> None:
+    async def _publish(self, target: Target, record: Broadcast) -> None:
         await self.backplane.publish(self.name, target, record)
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from .backplane import Ask, Backplane, ClientProxy, HubClients, Publish
 from .protocol import Received, State
-from .protocol.hubjson import encode_completion
 from .protocol.messages import CancelInvocation, Close, Completion, Invocation, StreamInvocation, StreamItem
 from .server.connection import ServerConnection
 from .server.registry import GroupLimitExceeded
@@ -344,9 +343,10 @@ class HubDispatcher:
     @staticmethod
     def _complete(conn: ServerConnection, message: Invocation, reply: str, result: Any) -> None:
         try:
-            record = encode_completion(reply, result)
+            record = conn.core.protocol.encode_completion(reply, result)
         except (TypeError, ValueError) as exc:
-            log.warning("connection %s: the result of %r is not JSON: %s", conn.id, message.target, exc)
+            log.warning("connection %s: the result of %r cannot be encoded in %s: %s", conn.id, message.target,
+                        conn.core.protocol.name, exc)
             conn.push_message(Completion(reply, error=f"The result of '{message.target}' could not be sent."))
             return
         conn.push(record)

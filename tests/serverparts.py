@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.backplane import InProcessBackplane, Target
 from gateway.protocol import Limits, Received
+from gateway.protocol.broadcast import Broadcast
 from gateway.protocol.hubjson import RS, encode, encode_handshake_request
 from gateway.protocol.messages import Invocation
 from gateway.server.connection import ServerConnection
@@ -52,7 +53,7 @@ class Parts:
     clock: Clock
     deadlines: Deadlines
 
-    async def publish(self, target: Target, record: str) -> None:
+    async def publish(self, target: Target, record: Broadcast) -> None:
         await self.backplane.publish("hub", target, record)
 
 

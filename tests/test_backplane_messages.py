@@ -17,12 +17,15 @@ from gateway.backplane.messages import (
     decode,
     encode,
 )
+from gateway.protocol import hubjson, hubmsgpack
+from gateway.protocol.broadcast import Broadcast
+from gateway.protocol.hubprotocols import JSON, MESSAGEPACK
 
 STATE = ConnectionState("cid", "tok", None, ("a", "b"), {"next_id": 3})
 
 
 @pytest.mark.parametrize("message", [
-    Send("hub", Target("group", ("a", "b"), ("x",)), "record\x1e"),
+    Send("hub", Target("group", ("a", "b"), ("x",)), Broadcast("progress", [1])),
     GroupChange("hub", "cid", "room", add=False),
     Handover("hub", "cid", "n1", "n2", "q"),
     HandoverState("q", STATE),
@@ -36,6 +39,17 @@ def test_round_trip(message: Message) -> None:
     if isinstance(message, HandoverState) and message.state is not None:
         assert isinstance(decoded, HandoverState) and decoded.state is not None
         assert decoded.state.core == STATE.core
+
+
+def test_a_send_carries_the_record_of_every_protocol_that_can_carry_it() -> None:
+    both = decode(encode(Send("hub", Target("all"), Broadcast("m", [{"a": 1}]))))
+    assert isinstance(both, Send)
+    assert both.record.record(JSON) == hubjson.encode_invocation("m", [{"a": 1}])
+    assert both.record.record(MESSAGEPACK) == hubmsgpack.encode_invocation("m", [{"a": 1}])
+    binary = decode(encode(Send("hub", Target("all"), Broadcast("m", [b"\x00\xff"]))))
+    assert isinstance(binary, Send)
+    assert binary.record.record(JSON) is None
+    assert binary.record.record(MESSAGEPACK) == hubmsgpack.encode_invocation("m", [b"\x00\xff"])
 
 
 @pytest.mark.parametrize("text", [

@@ -283,7 +283,9 @@ async def test_malformed_handshake(server: LiveServer, transport: str) -> None:
         await assert_alive(bystander)
 
 
-@pytest.mark.parametrize("handshake", ['{"protocol":"messagepack","version":1}', "not json"])
+@pytest.mark.parametrize("handshake", [
+    '{"protocol":"xml","version":1}', '{"protocol":"messagepack","version":1}', "not json",
+])
 async def test_refused_handshake_fails_start_clearly(server: LiveServer, handshake: str) -> None:
     received: list[str] = []
     conn = await open_raw(server, "ServerSentEvents", received)
@@ -292,7 +294,8 @@ async def test_refused_handshake_fails_start_clearly(server: LiveServer, handsha
             await conn.send(handshake + hubjson.RS)
         assert info.value.status == 400
         error = info.value.error or ""
-        assert "is not available" in error or error.startswith("malformed handshake: invalid JSON")
+        expected = ("is not available", "needs the Binary transfer format", "malformed handshake: invalid JSON")
+        assert any(text in error for text in expected)
         await until(lambda: bool(received))
         assert received[0].startswith('{"error":')
     finally:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.protocol import hubjson
+from gateway.protocol import hubjson, hubmsgpack
 from gateway.protocol.connection import TRANSITIONS, Connection, Event, Limits, Received, State
 from gateway.protocol.errors import OutboxOverflow, ProtocolError, StateError
 from gateway.protocol.hubjson import HANDSHAKE_OK, PING, RS, RecordReader
@@ -136,7 +137,7 @@ def test_malformed_handshake(record: str, error: str) -> None:
     assert response.error is not None and response.error.startswith(error)
 
 
-@pytest.mark.parametrize(("protocol", "version"), [("messagepack", 1), ("json", 3)])
+@pytest.mark.parametrize(("protocol", "version"), [("xml", 1), ("json", 3), ("messagepack", 3)])
 def test_unsupported_protocol_queues_an_error_response(protocol: str, version: int) -> None:
     conn = Connection(0.0)
     conn.attach(0.0)
@@ -616,3 +617,70 @@ def test_inbox_dispatches_each_message_once_in_order(steps: list[str]) -> None:
         assert dispatched == list(range(1, len(dispatched) + 1))
     dispatched += [m.arguments[0] for m in conn.receive("".join(wire), 1.0).messages]  # type: ignore[union-attr]
     assert dispatched == list(range(1, next_id))
+
+
+# --- the MessagePack hub protocol ---------------------------------------------------------------------
+
+MP_HANDSHAKE = hubjson.encode_handshake_request("messagepack").encode()
+
+
+def mp(n: int) -> bytes:
+    return hubmsgpack.encode(Invocation("m", [n]))
+
+
+def test_a_messagepack_handshake_switches_the_connection_to_binary_records() -> None:
+    conn = Connection(0.0, stateful=True)
+    conn.attach(0.0)
+    conn.push(inv(1))  # pushed before the handshake: JSON, re-encoded when the handshake picks MessagePack
+    received = conn.receive(MP_HANDSHAKE + mp(2) + hubmsgpack.encode(Ping()), 0.0)
+    assert received == Received([Invocation("m", [2]), Ping()], handshake=True)
+    assert conn.protocol.name == "messagepack"
+    # the handshake response first, even with an Ack due
+    assert conn.take(0.0) == hubjson.HANDSHAKE_OK.encode() + hubmsgpack.encode(Ack(1)) + mp(1)
+    conn.push_message(Invocation("m", [b"\x00"]))
+    conn.close("bye")
+    assert conn.take(1.0) == hubmsgpack.encode(Invocation("m", [b"\x00"])) + hubmsgpack.encode(Close("bye"))
+
+
+def test_messagepack_input_split_anywhere() -> None:
+    conn = Connection(0.0)
+    conn.attach(0.0)
+    data = MP_HANDSHAKE + mp(1) + mp(2)
+    messages: list[HubMessage] = []
+    for i in range(len(data)):
+        messages += conn.receive(data[i:i + 1], 0.0).messages
+    assert messages == [Invocation("m", [1]), Invocation("m", [2])]
+
+
+def test_messagepack_pings_and_resume_use_the_binary_protocol() -> None:
+    conn = Connection(0.0, stateful=True)
+    conn.attach(0.0)
+    conn.receive(MP_HANDSHAKE, 0.0)
+    conn.take(0.0)
+    conn.push(mp(1))
+    conn.take(0.0)
+    assert conn.tick(20.0) is None and conn.take(20.0) == hubmsgpack.PING
+    conn.attach(21.0, resume=True)
+    assert conn.take(21.0) == hubmsgpack.encode(Sequence(1)) + mp(1)
+
+
+def test_a_text_only_stream_refuses_a_binary_handshake() -> None:
+    conn = Connection(0.0)
+    conn.attach(0.0, binary=False)
+    with pytest.raises(ProtocolError, match="needs the Binary transfer format"):
+        conn.receive(MP_HANDSHAKE, 0.0)
+    assert '"error"' in conn.take(0.0)
+
+
+def test_a_messagepack_connection_survives_a_snapshot() -> None:
+    conn = Connection(0.0, stateful=True)
+    conn.attach(0.0)
+    conn.receive(MP_HANDSHAKE + mp(1)[:3], 0.0)
+    conn.push(mp(2))
+    conn.take(0.0)
+    conn.push(mp(3))
+    restored = Connection.restore(json.loads(json.dumps(conn.snapshot())), 5.0)
+    assert restored.protocol.name == "messagepack"
+    assert restored.receive(mp(1)[3:], 5.0).messages == [Invocation("m", [1])]
+    restored.attach(5.0, resume=True)
+    assert restored.take(5.0) == hubmsgpack.encode(Ack(1)) + hubmsgpack.encode(Sequence(1)) + mp(2) + mp(3)

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gateway.protocol import hubjson
+from gateway.protocol import hubjson, hubmsgpack
 from gateway.protocol.connection import Connection, Limits
 from gateway.protocol.errors import ProtocolError, StateError
+from gateway.protocol.hubprotocols import MESSAGEPACK
 from gateway.protocol.ledger import Ledger
 from gateway.protocol.messages import Ack, Close, Completion, HubMessage, Invocation, Sequence
 from gateway.protocol.session import CLIENT_TRANSITIONS, ClientEvent, ClientSession, ClientState
@@ -273,3 +274,17 @@ def test_raw_trackable_records_are_numbered_as_the_server_counts_them() -> None:
     pair.to_server(text)
     pair.to_client()  # the server's Ack of the raw invocation names a message the client's ledger knows
     assert ledger.unacked == [] and pair.client.state is ClientState.CONNECTED
+
+
+def test_a_messagepack_session_reads_the_handshake_response_and_the_frames_behind_it() -> None:
+    session = ClientSession(protocol=MESSAGEPACK)
+    session.start()
+    assert session.handshake(0.0, stateful=True) == '{"protocol":"messagepack","version":1}' + hubjson.RS
+    frames = hubmsgpack.encode(Invocation("m", [b"\x01"])) + hubmsgpack.PING
+    incoming = session.receive(hubjson.HANDSHAKE_OK.encode() + frames, 0.0)
+    assert incoming.handshake is not None and incoming.handshake.error is None
+    assert incoming.messages == [Invocation("m", [b"\x01"])] and session.pings == 1
+    _, record = session.invocation("Echo", [b"\x02"], 0.0)
+    assert record == hubmsgpack.encode(Invocation("Echo", [b"\x02"], "1"))
+    assert session.tick(1.0)[0] == hubmsgpack.encode(Ack(1))
+    assert session.close_record() == hubmsgpack.encode(Close())

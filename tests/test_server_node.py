@@ -6,17 +6,23 @@ from serverparts import Recorder, handshaken, invoke, parts
 
 from gateway.backplane import Target
 from gateway.backplane.messages import GroupChange, Send
+from gateway.protocol.broadcast import Broadcast
+
+
+def json_only(record: str) -> Broadcast:
+    return Broadcast.of({"json": record})
 
 
 async def test_a_connection_moves_with_its_state_and_the_ops_sent_meanwhile() -> None:
     old, new = parts(Recorder()), parts(Recorder())
     conn = await handshaken(old, user="ann", stateful=True)
     old.registry.group_add(conn.id, "room")
-    old.node.deliver(Target("group", ("room",)), "queued\x1e")
+    old.node.deliver(Target("group", ("room",)), json_only("queued\x1e"))
     state = old.node.export_connection(conn.id)
     assert state is not None and state.groups == ("room",) and state.user == "ann"
     assert conn.id not in old.registry.by_id and old.node.export_connection(conn.id) is None
-    ops = [Send("hub", Target("user", ("ann",)), "meanwhile\x1e"), Send("hub", Target("user", ("bob",)), "no\x1e"),
+    ops = [Send("hub", Target("user", ("ann",)), json_only("meanwhile\x1e")),
+           Send("hub", Target("user", ("bob",)), json_only("no\x1e")),
            GroupChange("hub", conn.id, "lobby", add=True), GroupChange("hub", "someone-else", "x", add=True)]
     new.node.adopt_connection(state, ops)
     moved = new.registry.by_id[conn.id]

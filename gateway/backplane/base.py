@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from typing import Protocol, runtime_checkable
 
+from ..protocol.broadcast import Broadcast
 from .messages import ConnectionState, ForwardOp, GroupChange, Send, Target
 
 
 class LocalDelivery(Protocol):
     """A process's own connections of one hub (the registry)."""
 
-    def deliver(self, target: Target, record: str) -> int: ...
+    def deliver(self, target: Target, record: Broadcast) -> int: ...
 
     def group_add(self, connection_id: str, group: str) -> bool: ...
 
@@ -54,7 +55,7 @@ class Backplane(Protocol):
 
     async def forward(self, hub: str, token: str, op: ForwardOp, body: str = "") -> tuple[int, str | None] | None: ...
 
-    async def publish(self, hub: str, target: Target, record: str) -> None: ...
+    async def publish(self, hub: str, target: Target, record: Broadcast) -> None: ...
 
     async def group_add(self, hub: str, connection_id: str, group: str) -> None: ...
 

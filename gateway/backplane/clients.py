@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..protocol.hubjson import encode_invocation
+from ..protocol.broadcast import Broadcast
 from .messages import Target
 
-Publish = Callable[[Target, str], Awaitable[None]]
+Publish = Callable[[Target, Broadcast], Awaitable[None]]
 Ask = Callable[[str, str, list[Any], "float | None"], Awaitable[Any]]
 """A client result: (connection id, method, arguments, timeout or None for the default) -> the client's answer."""
 
@@ -27,8 +27,13 @@ class ClientProxy:
         self._ask = ask
 
     async def send(self, method: str, *args: Any) -> None:
-        """Invoke ``method(*args)`` on the clients; the record is encoded once for all of them."""
-        await self._publish(self._target, encode_invocation(method, list(args)))
+        """Invoke ``method(*args)`` on the clients; the record is encoded once per hub protocol for all of them.
+
+        Raises TypeError when no hub protocol can carry ``args``.
+        """
+        broadcast = Broadcast(method, list(args))
+        broadcast.check()
+        await self._publish(self._target, broadcast)
 
     async def invoke(self, method: str, *args: Any, timeout: float | None = None) -> Any:
         """Invoke ``method(*args)`` on one client and return its answer (a client result).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..protocol.broadcast import Broadcast
 from .base import LocalDelivery
 from .messages import ForwardOp, Target
 
@@ -35,7 +36,7 @@ class InProcessBackplane:
     def register(self, hub: str, local: LocalDelivery) -> None:
         self._hubs[hub] = local
 
-    async def publish(self, hub: str, target: Target, record: str) -> None:
+    async def publish(self, hub: str, target: Target, record: Broadcast) -> None:
         local = self._hubs.get(hub)
         if local is not None:
             local.deliver(target, record)

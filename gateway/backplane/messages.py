@@ -6,14 +6,20 @@ text is not one). The local node and the Redis backplane share these types; noth
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
+from ..protocol.broadcast import Broadcast
+from ..protocol.hubprotocols import PROTOCOLS
+
 TargetKind = Literal["all", "group", "user", "connection"]
-ForwardOp = Literal["post", "delete", "invalid"]
-FORWARD_OPS: tuple[ForwardOp, ...] = ("post", "delete", "invalid")
+ForwardOp = Literal["post", "delete", "invalid", "binary"]
+"""A forwarded request: a POST whose body is UTF-8 text, a DELETE, a POST whose body is not UTF-8 (from an
+older process), a POST whose body is not UTF-8, in base64 (for a Binary hub protocol)."""
+FORWARD_OPS: tuple[ForwardOp, ...] = ("post", "delete", "invalid", "binary")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,21 +51,32 @@ class ConnectionState:
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Deliver ``record`` to the connections ``target`` names, on every process."""
+    """Deliver ``record`` to the connections ``target`` names, on every process.
+
+    On the wire it is the record of every hub protocol that can carry the call, encoded once by the
+    publisher: ``{"json": text, "messagepack": base64}``.
+    """
 
     TYPE: ClassVar[str] = "send"
     hub: str
     target: Target
-    record: str
+    record: Broadcast = field(compare=False)
 
     def to_json(self) -> dict[str, Any]:
         t = self.target
-        return {"hub": self.hub, "target": [t.kind, t.names, t.exclude], "record": self.record}
+        records = {name: form if isinstance(form, str) else base64.b64encode(form).decode("ascii")
+                   for name, form in self.record.records().items()}
+        return {"hub": self.hub, "target": [t.kind, t.names, t.exclude], "records": records}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Send:
         kind, names, exclude = obj["target"]
-        return cls(obj["hub"], Target(kind, tuple(names), tuple(exclude)), obj["record"])
+        records: dict[str, str | bytes] = {}
+        for name, form in dict(obj["records"]).items():
+            protocol = PROTOCOLS.get(name)
+            if protocol is not None:
+                records[name] = str(form) if protocol.transfer_format == "Text" else base64.b64decode(form)
+        return cls(obj["hub"], Target(kind, tuple(names), tuple(exclude)), Broadcast.of(records))
 
 
 @dataclass(frozen=True, slots=True)

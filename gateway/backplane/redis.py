@@ -40,6 +40,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..protocol.broadcast import Broadcast
 from .base import LocalDelivery, LocalNode
 from .clients import HubClients
 from .messages import (
@@ -139,7 +140,7 @@ class RedisBackplane:
     def clients(self, hub: str) -> HubClients:
         """``clients`` for ``hub`` from a process that serves no connection (a job worker)."""
 
-        async def publish(target: Target, record: str) -> None:
+        async def publish(target: Target, record: Broadcast) -> None:
             await self.publish(hub, target, record)
 
         return HubClients(publish)
@@ -187,10 +188,10 @@ class RedisBackplane:
 
     # --- sends and groups --------------------------------------------------------------------
 
-    async def publish(self, hub: str, target: Target, record: str) -> None:
+    async def publish(self, hub: str, target: Target, record: Broadcast) -> None:
         if self._listener is None:  # a worker process that never called start()
             await self.start()
-        message = Send(hub, target, record)
+        message = Send(hub, target, Broadcast.of(record.records()))  # every protocol's record, encoded here once
         if self.healthy:
             try:
                 await self._publish(self._all, message)

@@ -59,7 +59,7 @@ class ClientConnection:
         """A transport whose reports count only while it is this connection's transport."""
         made: list[Transport] = []
 
-        def on_receive(text: str) -> None:
+        def on_receive(text: str | bytes) -> None:
             if self.transport is made[0]:
                 self._on_receive(text)
 
@@ -117,11 +117,12 @@ class ClientConnection:
             self.transport = self._make(transport)
         await self.transport.connect(self.token, resume=True)
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str | bytes) -> None:
         await self.transport.send(text)
 
-    async def stop(self) -> None:
+    async def stop(self, close: str | bytes | None = None) -> None:
+        """End the connection; ``close`` is the Close message in the connection's hub protocol (JSON's if None)."""
         try:
-            await self.transport.stop()
+            await (self.transport.stop() if close is None else self.transport.stop(close))
         finally:
             await self.http.aclose()

@@ -27,6 +27,7 @@ from typing import Any
 import h11
 
 from ..protocol.errors import ProtocolError
+from ..protocol.hubprotocols import PROTOCOLS, HubProtocol
 from ..protocol.ledger import Ledger
 from ..protocol.messages import CancelInvocation, Completion, HandshakeResponse, Invocation, StreamItem
 from ..protocol.session import UNWRITABLE, ClientSession, ClientState
@@ -61,6 +62,8 @@ class HubClient:
     """A client of one hub, e.g. ``HubClient("http://127.0.0.1:8000/hubs/echo", transport="LongPolling")``.
 
     ``transport`` is a name or a list of names in the order to try; by default the server's order.
+    ``protocol`` is the hub protocol, ``"json"`` or ``"messagepack"``; MessagePack is Binary, so it uses
+    WebSockets and LongPolling only.
     """
 
     __slots__ = (
@@ -82,6 +85,7 @@ class HubClient:
         resume_timeout: float = 10.0,
         max_message_size: int = 1 << 20,
         headers: Mapping[str, str] | None = None,
+        protocol: str = "json",
     ) -> None:
         choices = [transport] if isinstance(transport, str) else list(transport) if transport is not None else None
         unknown = [name for name in choices or () if name not in BY_NAME]
@@ -96,7 +100,7 @@ class HubClient:
         self._choices = choices
         self._session = ClientSession(
             keepalive_interval=keepalive_interval, server_timeout=server_timeout, ack_interval=ack_interval,
-            max_message_size=max_message_size,
+            max_message_size=max_message_size, protocol=_hub_protocol(protocol),
         )
         self._connection: ClientConnection | None = None
         self._handlers: dict[str, list[Handler]] = {}
@@ -159,9 +163,12 @@ class HubClient:
             raise RuntimeError(f"cannot start a client that is {self.state.value}")
         tried: list[str] = []
 
+        binary = self._session.protocol.transfer_format == "Binary"
+
         def choose(offered: tuple[str, ...]) -> str | None:
             order = self._choices if self._choices is not None else [t for t in offered if t in BY_NAME]
-            name = next((t for t in order if t in offered and t not in tried), None)
+            usable = [t for t in order if t in offered and t not in tried and (BY_NAME[t].binary or not binary)]
+            name = usable[0] if usable else None
             if name is not None:
                 tried.append(name)
             return name
@@ -231,11 +238,14 @@ class HubClient:
             if not ended:
                 await self._send_quietly(CancelInvocation(invocation_id))
 
-    async def send_raw(self, text: str) -> None:
-        """Send ``text`` as it is through the transport (tests use it for malformed records)."""
+    async def send_raw(self, text: str | bytes) -> None:
+        """Send ``text`` as it is through the transport (tests use it for malformed records).
+
+        Bytes go out as they are, unnumbered: a test's malformed MessagePack frame, say.
+        """
         if self._connection is None:
             raise RuntimeError("the client is not started")
-        await self._connection.send(self._session.raw(text, self._now()))
+        await self._connection.send(self._session.raw(text, self._now()) if isinstance(text, str) else text)
 
     async def resume(self, transport: str | None = None) -> None:
         """Open a new stream on the same connection (on ``transport`` if given), replay what is unacked."""
@@ -257,7 +267,7 @@ class HubClient:
         connection = self._connection
         if connection is not None:
             with contextlib.suppress(*NETWORK_ERRORS, TimeoutError):
-                await asyncio.wait_for(connection.stop(), 5.0)
+                await asyncio.wait_for(connection.stop(self._session.close_record()), 5.0)
         self._finish(None)
         for task in list(self._tasks):
             if task is not asyncio.current_task():
@@ -306,7 +316,7 @@ class HubClient:
 
     # --- receiving -------------------------------------------------------------------------------
 
-    def _on_text(self, text: str) -> None:
+    def _on_text(self, text: str | bytes) -> None:
         try:
             incoming = self._session.receive(text, self._now())
         except ProtocolError as exc:
@@ -385,40 +395,41 @@ class HubClient:
     async def _pump(self, stream_id: str, source: Any) -> None:
         """Send a client stream's items, gathered while a write is in flight, then its Completion."""
         error: str | None = None
-        batch: list[str] = []
+        batch: list[str | bytes] = []
         size = 0
         writing: asyncio.Task[None] | None = None
         try:
             async for item in source:
-                text = self._session.send(StreamItem(stream_id, item), self._now())
-                batch.append(text)
-                size += len(text)
+                record = self._session.send(StreamItem(stream_id, item), self._now())
+                batch.append(record)
+                size += len(record)
                 if writing is None or writing.done() or size > UPLOAD_BATCH:
                     if writing is not None:
                         await writing
-                    writing = asyncio.ensure_future(self._write("".join(batch)))
+                    writing = asyncio.ensure_future(self._write(_join(batch)))
                     batch, size = [], 0
         except Exception as exc:
             error = str(exc) or type(exc).__name__
         if writing is not None:
             with contextlib.suppress(*NETWORK_ERRORS, ConnectionError):
                 await writing
+        batch.append(self._session.send(Completion(stream_id, error=error), self._now()))
         with contextlib.suppress(*NETWORK_ERRORS, ConnectionError):
-            await self._write("".join(batch) + self._session.send(Completion(stream_id, error=error), self._now()))
+            await self._write(_join(batch))
 
     async def _send_quietly(self, message: Completion | CancelInvocation) -> bool:
         """Send ``message`` unless the connection is over; False if it cannot be encoded."""
         if self.state in UNWRITABLE:
             return True
         try:
-            text = self._session.send(message, self._now())
+            record = self._session.send(message, self._now())
         except (TypeError, ValueError):
             return False
         with contextlib.suppress(*NETWORK_ERRORS, ConnectionError):
-            await self._write(text)
+            await self._write(record)
         return True
 
-    async def _write(self, text: str) -> None:
+    async def _write(self, text: str | bytes) -> None:
         """Write what the session produced ("": nothing to write now, e.g. while resuming)."""
         connection = self._connection
         if not text or connection is None:
@@ -543,7 +554,21 @@ class HubClient:
             log.debug("connection %s: background task failed: %r", self.connection_id, task.exception())
 
 
+def _hub_protocol(name: str) -> HubProtocol[Any]:
+    protocol = PROTOCOLS.get(name)
+    if protocol is None:
+        raise ValueError(f"unknown hub protocol {name!r}; known: {list(PROTOCOLS)}")
+    return protocol
+
+
 async def _teardown(connection: ClientConnection) -> None:
     with contextlib.suppress(*NETWORK_ERRORS, TimeoutError):
         await connection.transport.abort()
         await connection.http.aclose()
+
+
+def _join(records: list[str | bytes]) -> str | bytes:
+    """Records of one protocol as one write: text on JSON, bytes on MessagePack."""
+    if records and isinstance(records[0], bytes):
+        return b"".join(r for r in records if isinstance(r, bytes))
+    return "".join(r for r in records if isinstance(r, str))

@@ -5,7 +5,7 @@ an application but too heavy for 19,000 idle connections. Here an idle connectio
 and its asyncio Protocol (``gateway.client.protocols``): no task, no timer, no pending future. The
 protocol (handshake, invocation ids, what to write) is the session's; the batching of POSTs, the
 negotiate request and the transports' URLs are the streaming client's own helpers. The caller pings
-(``ping``) on its own schedule, and there is no stateful reconnect.
+(``ping``) on its own schedule, and there is no stateful reconnect. It speaks the JSON hub protocol only.
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ from .sse import HEADERS as SSE_HEADERS
 from .transport import transport_target
 
 LIVE = frozenset({ClientState.CONNECTING, ClientState.CONNECTED})
+
+
+def _text(payload: str | bytes) -> str:
+    if not isinstance(payload, str):
+        raise TypeError("the lean driver speaks the JSON hub protocol only")
+    return payload
 POST_HEADERS = [("content-type", "text/plain;charset=UTF-8")]
 
 
@@ -86,19 +92,19 @@ class LeanClient:
         invocation_id, text = self.session.invocation(target, list(args), asyncio.get_running_loop().time())
         future = self._calls.expect(invocation_id)
         try:
-            self._write(text)
+            self._write(_text(text))
             return await future
         finally:
             self._calls.forget(invocation_id)
 
     def send(self, target: str, *args: Any) -> None:
         """Call a hub method without waiting for (or asking for) a result."""
-        self._write(self.session.message(target, list(args), asyncio.get_running_loop().time()))
+        self._write(_text(self.session.message(target, list(args), asyncio.get_running_loop().time())))
 
     def ping(self) -> None:
         """The client's keep-alive (the server closes a connection silent for 30 s)."""
         if self.alive:
-            self._write(self.session.ping(asyncio.get_running_loop().time()))
+            self._write(_text(self.session.ping(asyncio.get_running_loop().time())))
 
     def close(self) -> None:
         self.session.close()

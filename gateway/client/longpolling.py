@@ -6,11 +6,12 @@ import asyncio
 from typing import ClassVar
 
 from .http import HttpClient, HttpConnection, HttpError, Origin
-from .transport import OnClose, OnReceive, PostSender, TransportError, end_task, transport_target
+from .transport import CLOSE, OnClose, OnReceive, PostSender, TransportError, end_task, transport_target
 
 
 class LongPollingTransport:
     name: ClassVar[str] = "LongPolling"
+    binary: ClassVar[bool] = True
 
     __slots__ = (
         "_origin", "_http", "_on_receive", "_on_close", "_sender", "_poll", "_task", "_stopping", "_generation",
@@ -72,7 +73,8 @@ class LongPollingTransport:
                 return  # the connection closed, or a newer poll superseded this one
             if response.status != 200:
                 raise HttpError(response.status, response.body, "LongPolling GET")
-            self._on_receive(response.body.decode("utf-8"))
+            binary = (response.header("content-type") or "").startswith("application/octet-stream")
+            self._on_receive(response.body if binary else response.body.decode("utf-8"))
             await asyncio.sleep(0)  # let a close that this text caused (a Close message) take effect
             if self._stopping or self._generation != generation or self._poll is not poll:
                 return  # no poll on a token the server has just closed: it would count as a bad token
@@ -80,12 +82,12 @@ class LongPollingTransport:
                 poll.abort()
                 poll = self._poll = await HttpConnection.open(self._origin)
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str | bytes) -> None:
         if self._sender is None:
             raise TransportError("the transport is not connected")
         await self._sender.send(text)
 
-    async def stop(self) -> None:
+    async def stop(self, close: str | bytes = CLOSE) -> None:
         self._stopping = True
         if self._poll is not None:
             self._poll.abort()

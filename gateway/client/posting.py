@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 Post = Callable[[bytes], Awaitable[None]]
-"""Sends one body; raises what went wrong."""
+"""Sends one body; raises what went wrong. Texts are joined as UTF-8; bytes (a binary protocol's) as they are."""
 
 
 class PostBatcher:
@@ -27,19 +27,19 @@ class PostBatcher:
         self._post = post
         self._separator = separator
         self._on_error = on_error
-        self._outbox: list[str] = []
+        self._outbox: list[str | bytes] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None  # held here: the loop keeps only weak references
         self._retired = False
 
-    def send(self, text: str) -> None:
+    def send(self, text: str | bytes) -> None:
         if self._retired:
             return
         self._outbox.append(text)
         if self._task is None:
             self._task = asyncio.ensure_future(self._run())
 
-    async def send_and_wait(self, text: str) -> None:
+    async def send_and_wait(self, text: str | bytes) -> None:
         if self._retired:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -57,7 +57,10 @@ class PostBatcher:
     async def _run(self) -> None:
         try:
             while self._outbox and not self._retired:
-                body = self._separator.join(self._outbox).encode("utf-8")
+                outbox = self._outbox
+                binary = not all(isinstance(item, str) for item in outbox)
+                body = b"".join(_bytes(item) for item in outbox) if binary else self._separator.join(
+                    item for item in outbox if isinstance(item, str)).encode("utf-8")
                 waiters = self._waiters
                 self._outbox, self._waiters = [], []
                 try:
@@ -70,6 +73,10 @@ class PostBatcher:
                     _settle(waiters, None)
         finally:
             self._task = None
+
+
+def _bytes(item: str | bytes) -> bytes:
+    return item.encode("utf-8") if isinstance(item, str) else item
 
 
 def _settle(waiters: list[asyncio.Future[None]], error: Exception | None) -> None:

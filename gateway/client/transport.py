@@ -7,11 +7,16 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
+from ..protocol.hubjson import encode
+from ..protocol.messages import Close
 from .http import HttpClient, HttpConnection, HttpError, Origin
 from .posting import PostBatcher
 
-OnReceive = Callable[[str], None]
-"""Called with the text of a stream as it arrives (records in any split; "" for an empty poll)."""
+CLOSE = encode(Close())
+
+OnReceive = Callable[[str | bytes], None]
+"""Called with what a stream carries as it arrives (records in any split; empty for an empty poll): text, or
+bytes for a Binary hub protocol."""
 OnClose = Callable[[Exception | None], None]
 """Called once per stream when it ends: None when the server ended it, else what broke it."""
 
@@ -27,6 +32,8 @@ class Transport(Protocol):
     """
 
     name: ClassVar[str]
+    binary: ClassVar[bool]
+    """Whether it carries the Binary transfer format (MessagePack)."""
 
     def __init__(self, origin: Origin, http: HttpClient, on_receive: OnReceive, on_close: OnClose) -> None: ...
 
@@ -34,12 +41,12 @@ class Transport(Protocol):
         """Open a stream on ``token``; with ``resume`` it replaces a stream that dropped."""
         ...
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str | bytes) -> None:
         """Send records to the server."""
         ...
 
-    async def stop(self) -> None:
-        """Close the connection politely (a close frame or a DELETE) and end the stream."""
+    async def stop(self, close: str | bytes = CLOSE) -> None:
+        """Close the connection politely (``close``, the Close message, and a close frame; or a DELETE)."""
         ...
 
     async def abort(self) -> None:
@@ -50,27 +57,31 @@ class Transport(Protocol):
 class PostSender:
     """The client-to-server half of SSE, ForeverFrame and LongPolling: batched POSTs, and the DELETE."""
 
-    __slots__ = ("_http", "_target", "_batcher", "_detached")
+    __slots__ = ("_http", "_target", "_batcher", "_detached", "_binary")
 
     def __init__(self, http: HttpClient, target: str) -> None:
         self._http = http
         self._target = target
         self._batcher = PostBatcher(self._post)
         self._detached = False  # an answer said the server holds no stream of ours
+        self._binary = False  # bytes were sent: the bodies are application/octet-stream from then on
 
     def retire(self) -> None:
         """A resume replaced this sender: what still waits here is dropped, since the replay
         after the resume's Sequence carries every unacknowledged message again."""
         self._batcher.retire()
 
-    async def send(self, text: str) -> bool:
+    async def send(self, text: str | bytes) -> bool:
         """POST ``text`` (batched with whatever waits); True when an answer said no stream is attached at the server."""
+        if isinstance(text, bytes):
+            self._binary = True
         await self._batcher.send_and_wait(text)
         detached, self._detached = self._detached, False
         return detached
 
     async def _post(self, body: bytes) -> None:
-        response = await self._http.request("POST", self._target, [("Content-Type", "text/plain; charset=utf-8")], body)
+        kind = "application/octet-stream" if self._binary else "text/plain; charset=utf-8"
+        response = await self._http.request("POST", self._target, [("Content-Type", kind)], body)
         if response.status != 200:
             raise HttpError(response.status, response.body, "POST")
         if response.header("x-gateway-stream") == "none":
@@ -106,6 +117,7 @@ class HttpStreamTransport:
     """
 
     name: ClassVar[str]
+    binary: ClassVar[bool] = False
 
     __slots__ = ("_origin", "_http", "_on_receive", "_on_close", "_sender", "_stream", "_task")
 
@@ -156,14 +168,14 @@ class HttpStreamTransport:
                 self._stream = None
                 self._on_close(error)
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str | bytes) -> None:
         sender = self._sender
         if sender is None:
             raise TransportError("the transport is not connected")
         if await sender.send(text) and sender is self._sender and self._stream is not None:
             self._stream.abort()  # the server saw our stream end (a proxy's silent cut): the reader resumes
 
-    async def stop(self) -> None:
+    async def stop(self, close: str | bytes = CLOSE) -> None:
         if self._sender is not None:
             await self._sender.delete()
         await end_task(self._task)

@@ -1,4 +1,5 @@
-"""WebSockets: one full-duplex stream (wsproto over asyncio streams); text frames carry records."""
+"""WebSockets: one full-duplex stream (wsproto over asyncio streams); text frames carry JSON records, binary
+frames MessagePack ones."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
+    BytesMessage,
     CloseConnection,
     Event,
-    Message,
     Ping,
     RejectConnection,
     RejectData,
@@ -19,16 +20,17 @@ from wsproto.events import (
     TextMessage,
 )
 
-from ..protocol import hubjson
-from ..protocol.messages import Close
 from .http import READ_SIZE, HttpClient, HttpError, Origin, open_stream
-from .transport import OnClose, OnReceive, TransportError, end_task, transport_target
+from .transport import CLOSE, OnClose, OnReceive, TransportError, end_task, transport_target
 
 
 class WebSocketsTransport:
     name: ClassVar[str] = "WebSockets"
+    binary: ClassVar[bool] = True
 
-    __slots__ = ("_origin", "_http", "_on_receive", "_on_close", "_ws", "_reader", "_writer", "_task", "_text")
+    __slots__ = (
+        "_origin", "_http", "_on_receive", "_on_close", "_ws", "_reader", "_writer", "_task", "_text", "_bytes",
+    )
 
     def __init__(self, origin: Origin, http: HttpClient, on_receive: OnReceive, on_close: OnClose) -> None:
         self._origin = origin
@@ -40,11 +42,13 @@ class WebSocketsTransport:
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._text: list[str] = []
+        self._bytes: list[bytes] = []
 
     async def connect(self, token: str, *, resume: bool = False) -> None:
         reader, writer = await open_stream(self._origin)
         ws = self._ws = WSConnection(ConnectionType.CLIENT)
         self._text = []
+        self._bytes = []
         try:
             writer.write(ws.send(Request(host=self._origin.host_header, target=transport_target(self._origin, token))))
             await writer.drain()
@@ -109,22 +113,27 @@ class WebSocketsTransport:
             if event.code not in (1000, 1001):
                 raise TransportError(f"the server closed the WebSocket with code {event.code}: {event.reason}")
             return True
-        elif isinstance(event, Message):
-            raise TransportError("binary frames are not part of the Text transfer format")
+        elif isinstance(event, BytesMessage):
+            self._bytes.append(bytes(event.data))
+            if event.message_finished:
+                data = b"".join(self._bytes)
+                self._bytes = []
+                self._on_receive(data)
         return False
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str | bytes) -> None:
         writer = self._writer
         if writer is None:
             raise TransportError("the WebSocket is not open")
-        writer.write(self._ws.send(TextMessage(data=text)))
+        writer.write(self._ws.send(TextMessage(data=text) if isinstance(text, str) else BytesMessage(data=text)))
         await writer.drain()
 
-    async def stop(self) -> None:
+    async def stop(self, close: str | bytes = CLOSE) -> None:
         writer = self._writer
         if writer is not None and self._ws.state is ConnectionState.OPEN:
             # a Close message first: the server then ends the connection even under stateful reconnect
-            writer.write(self._ws.send(TextMessage(data=hubjson.encode(Close()))))
+            message = TextMessage(data=close) if isinstance(close, str) else BytesMessage(data=close)
+            writer.write(self._ws.send(message))
             writer.write(self._ws.send(CloseConnection(code=1000)))
         await end_task(self._task)
 

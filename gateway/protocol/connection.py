@@ -20,17 +20,26 @@ so duplicates after a resume are dropped.
 Time is an argument: ``tick(now)`` returns what is due (a keep-alive ping, or a reason to close), and
 ``next_due(now)`` says when ``tick`` next has something to do, so the I/O layer wakes exactly then.
 
-Counters (records and UTF-8 bytes each way, framing excluded) are plain int adds, for the public view.
+The handshake (JSON text ended by 0x1E, whatever the protocol) picks the hub protocol by name from
+``PROTOCOLS``. Until then input is read as bytes; what follows the handshake goes to the protocol's record
+reader: text for JSON, bytes for MessagePack. The outbox holds records of that protocol (``str`` or
+``bytes``), and ``take`` joins them into one payload of the same type; Ping, Ack, Sequence and Close are
+encoded with it too. A record pushed before the handshake is JSON (the default); a handshake that picks
+another protocol re-encodes what waits.
+
+Counters (records and bytes each way, framing excluded) are plain int adds, for the public view.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NoReturn
 
 from . import hubjson
 from .errors import OutboxOverflow, ProtocolError, StateError
+from .hubprotocols import JSON, PROTOCOLS, HubProtocol, RecordReader, split_handshake
 from .ledger import Ledger
 from .messages import Ack, Close, HubMessage, Ping, Sequence, UnknownMessage, is_trackable
 
@@ -65,8 +74,8 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
 }
 
 SUPPORTED_VERSIONS = (0, 1, 2)
-"""JSON hub protocol versions: any up to ours, as ASP.NET Core accepts (some third-party clients send 0); 2 is what
-clients ask for with stateful reconnect (Ack and Sequence)."""
+"""Hub protocol versions (JSON and MessagePack alike): any up to ours, as ASP.NET Core accepts (some third-party
+clients send 0); 2 is what clients ask for with stateful reconnect (Ack and Sequence)."""
 
 ATTACHED = frozenset({State.CONNECTING, State.CONNECTED})
 HANDSHAKEN = frozenset({State.CONNECTED, State.DETACHED})
@@ -144,8 +153,8 @@ class Connection:
     """One connection's state machine, outbox, acks, replay and deadlines."""
 
     __slots__ = (
-        "state", "stateful", "limits", "_queue", "_queued_bytes", "_ledger", "_reader", "_generation", "_pings",
-        "_created", "_last_sent", "_last_received", "_detached_at", "close_reason", "ignored",
+        "state", "stateful", "limits", "protocol", "binary_ok", "_queue", "_queued_bytes", "_ledger", "_reader",
+        "_generation", "_pings", "_created", "_last_sent", "_last_received", "_detached_at", "close_reason", "ignored",
         "messages_in", "messages_out", "bytes_in", "bytes_out",
     )
 
@@ -153,10 +162,14 @@ class Connection:
         self.state = State.NEGOTIATED
         self.stateful = stateful
         self.limits = limits or Limits()
-        self._queue: list[tuple[int, str]] = []  # lists: 56 bytes empty, where a deque is 600+
+        self.protocol: HubProtocol[Any] = JSON
+        """The hub protocol the handshake picked (JSON until then)."""
+        self.binary_ok = True
+        """Whether the latest stream can carry a Binary protocol (SSE and ForeverFrame carry Text only)."""
+        self._queue: list[tuple[int, Any]] = []  # lists: 56 bytes empty, where a deque is 600+
         self._queued_bytes = 0
         self._ledger = Ledger()
-        self._reader = hubjson.RecordReader(self.limits.max_message_size)
+        self._reader: RecordReader[Any] | bytes = b""  # before the handshake: the bytes of a partial handshake
         self._generation = 0
         self._pings = False
         self._created = self._last_sent = self._last_received = self._detached_at = now
@@ -186,13 +199,17 @@ class Connection:
     def attached(self) -> bool:
         return self.state in ATTACHED
 
-    def attach(self, now: float, *, pings: bool = True, resume: bool = False) -> int:
-        """A stream takes over; returns its generation. The I/O layer checks for conflicts first."""
+    def attach(self, now: float, *, pings: bool = True, resume: bool = False, binary: bool = True) -> int:
+        """A stream takes over; returns its generation. The I/O layer checks for conflicts first.
+
+        ``binary``: the stream can carry a Binary hub protocol; a handshake asking for one is refused if not.
+        """
         if self.attached:
             self._fire(Event.DETACH)
         self._fire(Event.ATTACH)
         self._generation += 1
         self._pings = pings
+        self.binary_ok = binary
         self._last_received = now
         if resume and self.stateful and self.handshaken and not self._greeting_pending():
             self._replay()
@@ -200,7 +217,7 @@ class Connection:
 
     def _greeting_pending(self) -> bool:
         """The handshake response has not gone out yet: a stream now is the first, not a resume."""
-        return bool(self._queue) and self._queue[0][1] == hubjson.HANDSHAKE_OK
+        return bool(self._queue) and self._queue[0][1] == _greeting(self.protocol)
 
     def detach(self, generation: int, now: float) -> bool:
         """The stream of ``generation`` ended; False if a newer stream had already replaced it."""
@@ -218,7 +235,7 @@ class Connection:
         if self.state is State.CLOSED:
             return
         if notify and self.handshaken:
-            self._queue.append((0, hubjson.encode(Close(reason, allow_reconnect))))
+            self._queue.append((0, self.protocol.encode(Close(reason, allow_reconnect))))
         self.close_reason = reason
         self._fire(Event.CLOSE)
 
@@ -228,48 +245,86 @@ class Connection:
 
     # --- incoming ---------------------------------------------------------------------------
 
-    def receive(self, text: str, now: float) -> Received:
-        """Feed client text (any split); returns the next hub messages to dispatch, in order.
+    def receive(self, data: str | bytes, now: float) -> Received:
+        """Feed client data (any split); returns the next hub messages to dispatch, in order.
 
-        At most ``limits.max_batch`` records are handled per call; when ``more`` is set, the I/O
+        Text or bytes alike: text on a Binary protocol is its UTF-8 bytes, bytes on a Text protocol must be
+        UTF-8. At most ``limits.max_batch`` records are handled per call; when ``more`` is set, the I/O
         layer lets other work run, then calls ``receive("", now)`` for the next batch.
         """
         if self.state is State.CLOSED:
             raise ProtocolError("the connection is closed", status=404)
         self._last_received = now
-        self.bytes_in += _utf8_len(text)
-        records = self._reader.feed(text, self.limits.max_batch)
+        reader = self._reader
+        if isinstance(reader, bytes):
+            return self._receive_handshake(reader, data)
+        if self.protocol is JSON:
+            if not isinstance(data, str):
+                data = _decode(data)
+            self.bytes_in += _utf8_len(data)
+        else:
+            if isinstance(data, str):
+                data = data.encode()
+            self.bytes_in += len(data)
+        return self._parse(reader, reader.feed(data, self.limits.max_batch), False)
+
+    def _receive_handshake(self, buffered: bytes, data: str | bytes) -> Received:
+        """Input before the handshake: bytes until its 0x1E; what follows goes to the chosen protocol."""
+        chunk = data.encode() if isinstance(data, str) else data
+        self.bytes_in += len(chunk)
+        buffered += chunk
+        split = split_handshake(buffered, self.limits.max_message_size)
+        if split is None:
+            self._reader = buffered
+            return Received([])
+        text, rest = split
+        self.messages_in += 1
+        self._handshake(text)
+        reader = self.protocol.reader(self.limits.max_message_size)
+        self._reader = reader
+        if not rest:
+            return Received([], True)
+        limit = max(1, self.limits.max_batch - 1)  # the handshake counts in its batch
+        return self._parse(reader, reader.feed(_decode(rest) if self.protocol is JSON else rest, limit), True)
+
+    def _parse(self, reader: RecordReader[Any], records: list[Any], handshake: bool) -> Received:
         self.messages_in += len(records)
-        handshake = False
         unknown: int | None = None
         messages: list[HubMessage] = []
+        parse = hubjson.parse_message if self.protocol is JSON else self.protocol.parse
         for record in records:
-            if not self.handshaken and not handshake:
-                self._handshake(record)
-                handshake = True
-                continue
-            message = hubjson.parse_message(record)
+            message = parse(record)
             if isinstance(message, UnknownMessage):  # ignored: a newer client may send types we do not know
                 if not self.ignored:
                     unknown = message.type
                 self.ignored += 1
             elif self._accept(message):
                 messages.append(message)
-        return Received(messages, handshake, self._reader.backlog, unknown)
+        return Received(messages, handshake, reader.backlog, unknown)
 
     def _handshake(self, record: str) -> None:
         try:
             request = hubjson.parse_handshake_request(record)
         except ProtocolError as exc:
-            error = f"malformed handshake: {exc.message}"
-            self._queue.append((0, hubjson.encode_handshake_response(error)))
-            raise ProtocolError(error) from None
-        if request.protocol != "json" or request.version not in SUPPORTED_VERSIONS:
-            error = f"Requested protocol '{request.protocol}' version {request.version} is not available."
-            self._queue.append((0, hubjson.encode_handshake_response(error)))
-            raise ProtocolError(error)
-        self._queue.insert(0, (0, hubjson.HANDSHAKE_OK))
+            self._refuse(f"malformed handshake: {exc.message}")
+        protocol = PROTOCOLS.get(request.protocol)
+        if protocol is None or request.version not in SUPPORTED_VERSIONS:
+            self._refuse(f"Requested protocol '{request.protocol}' version {request.version} is not available.")
+        if protocol.transfer_format == "Binary" and not self.binary_ok:
+            self._refuse(f"Requested protocol '{protocol.name}' needs the Binary transfer format, which this "
+                         "transport cannot carry (it carries Text only): use WebSockets or LongPolling.")
+        if protocol is not JSON:
+            self._queue = [(seq, protocol.encode(hubjson.parse_message(r[:-1]))) for seq, r in self._queue]
+            self._queued_bytes = sum(len(r) for _, r in self._queue)
+            self._ledger.encode = protocol.encode
+        self.protocol = protocol
+        self._queue.insert(0, (0, _greeting(protocol)))
         self._fire(Event.HANDSHAKE)
+
+    def _refuse(self, error: str) -> NoReturn:
+        """Answer the handshake with ``error`` (JSON text, whatever was asked for) and raise it."""
+        self._queue.append((0, hubjson.encode_handshake_response(error)))
+        raise ProtocolError(error) from None
 
     def _accept(self, message: HubMessage) -> bool:
         if not self.stateful:
@@ -288,8 +343,8 @@ class Connection:
 
     # --- outgoing ---------------------------------------------------------------------------
 
-    def push(self, record: str, *, trackable: bool = True) -> None:
-        """Queue one encoded record (0x1E included) for the client."""
+    def push(self, record: str | bytes, *, trackable: bool = True) -> None:
+        """Queue one record encoded with ``protocol`` (framing included) for the client."""
         if self.state is State.CLOSED:
             return
         seq = self._ledger.number() if trackable and self.stateful else 0
@@ -303,17 +358,18 @@ class Connection:
             )
 
     def push_message(self, message: HubMessage) -> None:
-        self.push(hubjson.encode(message), trackable=is_trackable(message))
+        self.push(self.protocol.encode(message), trackable=is_trackable(message))
 
     @property
     def has_output(self) -> bool:
         return bool(self._queue) or self._ledger.ack_due
 
-    def take(self, now: float) -> str:
-        """Everything queued, as one text, marking trackable records as awaiting their ack."""
+    def take(self, now: float) -> Any:
+        """Everything queued as one payload (``str`` or ``bytes``, as the protocol's records), marking trackable
+        records as awaiting their ack; "" when there is nothing."""
         ledger = self._ledger
         ack = ledger.take_ack()
-        parts: list[str] = [ack] if ack else []
+        parts: list[Any] = [ack] if ack else []
         queue = self._queue
         if queue:
             self._queue = []
@@ -321,14 +377,20 @@ class Connection:
                 parts.append(record)
                 if seq:
                     ledger.sent(seq, record)
+            if ack and parts[1] == _greeting(self.protocol):
+                parts[0], parts[1] = parts[1], ack  # the handshake response comes first, always
         self._queued_bytes = 0
         if not parts:
             return ""
         self._last_sent = now
-        text = "".join(parts)
         self.messages_out += len(parts)
-        self.bytes_out += _utf8_len(text)
-        return text
+        if isinstance(parts[0], str):
+            text = "".join(parts)
+            self.bytes_out += _utf8_len(text)
+            return text
+        data = b"".join(parts)
+        self.bytes_out += len(data)
+        return data
 
     def _replay(self) -> None:
         first_queued = next((seq for seq, _ in self._queue if seq), 0)
@@ -345,11 +407,15 @@ class Connection:
         """
         state = {State.CONNECTING: State.NEGOTIATED, State.CONNECTED: State.DETACHED}.get(self.state, self.state)
         ledger = self._ledger
+        reader = self._reader
+        binary = self.protocol is not JSON
         return {
-            "state": state.value, "stateful": self.stateful, "queue": list(self._queue),
-            "unacked": list(ledger.unacked), "next_out": ledger.next_out, "in_next": ledger.in_next,
-            "in_last": ledger.in_last, "ack_due": ledger.ack_due, "partial": self._reader.buffered,
-            "generation": self._generation,
+            "state": state.value, "stateful": self.stateful, "protocol": self.protocol.name,
+            "queue": _dump(self._queue, binary), "unacked": _dump(ledger.unacked, binary),
+            "next_out": ledger.next_out, "in_next": ledger.in_next, "in_last": ledger.in_last,
+            "ack_due": ledger.ack_due, "generation": self._generation,
+            "partial": reader.decode("utf-8", "surrogateescape") if isinstance(reader, bytes)
+            else _dump([(0, reader.buffered)], binary)[0][1],
         }
 
     @classmethod
@@ -357,15 +423,23 @@ class Connection:
         """The connection a ``snapshot`` describes; its deadlines start again from ``now``."""
         conn = cls(now, stateful=bool(data["stateful"]), limits=limits)
         conn.state = State(data["state"])
-        conn._queue = [(int(seq), str(record)) for seq, record in data["queue"]]
+        protocol = conn.protocol = PROTOCOLS[str(data.get("protocol", JSON.name))]
+        binary = protocol is not JSON
+        conn._queue = _load(data["queue"], binary)
         conn._queued_bytes = sum(len(r) for _, r in conn._queue)
         ledger = conn._ledger
-        for seq, record in data["unacked"]:
-            ledger.sent(int(seq), str(record))
+        ledger.encode = protocol.encode
+        for seq, record in _load(data["unacked"], binary):
+            ledger.sent(seq, record)
         ledger.next_out, ledger.in_next = int(data["next_out"]), int(data["in_next"])
         ledger.in_last = int(data["in_last"])
         ledger.ack_due = bool(data["ack_due"])
-        conn._reader.feed(str(data["partial"]))
+        partial = str(data["partial"])
+        if conn.handshaken:
+            reader = conn._reader = protocol.reader(conn.limits.max_message_size)
+            reader.feed(_load([(0, partial)], binary)[0][1])
+        else:
+            conn._reader = partial.encode("utf-8", "surrogateescape")
         conn._generation = int(data["generation"])
         return conn
 
@@ -387,7 +461,7 @@ class Connection:
             if now >= self._last_received + limits.client_timeout:
                 return "client timeout"
             if self._pings and not self._queue and now >= self._last_sent + limits.keepalive_interval:
-                self._queue.append((0, hubjson.PING))
+                self._queue.append((0, hubjson.PING if self.protocol is JSON else self.protocol.encode(Ping())))
         return None
 
     def next_due(self, now: float) -> float | None:
@@ -411,6 +485,31 @@ class Connection:
         if not self.attached:
             due = min(due, self._detached_at + limits.disconnect_timeout)
         return due
+
+
+def _greeting(protocol: HubProtocol[Any]) -> str | bytes:
+    """The handshake's success response, in the payload type of ``protocol``'s records."""
+    return hubjson.HANDSHAKE_OK if protocol.transfer_format == "Text" else hubjson.HANDSHAKE_OK.encode()
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError("the data is not valid UTF-8") from None
+
+
+def _dump(records: list[tuple[int, Any]], binary: bool) -> list[tuple[int, str]]:
+    """Records as JSON-able text: as they are for a Text protocol, in base64 for a Binary one."""
+    if not binary:
+        return list(records)
+    return [(seq, base64.b64encode(record).decode("ascii")) for seq, record in records]
+
+
+def _load(records: list[Any], binary: bool) -> list[tuple[int, Any]]:
+    if not binary:
+        return [(int(seq), str(record)) for seq, record in records]
+    return [(int(seq), base64.b64decode(record)) for seq, record in records]
 
 
 def _utf8_len(text: str) -> int:

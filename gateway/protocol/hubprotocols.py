@@ -28,6 +28,10 @@ class RecordReader(Protocol[R]):
     @property
     def pending(self) -> bool: ...
 
+    @property
+    def buffered(self) -> R:
+        """What was fed and not yet returned as records."""
+
 
 class HubProtocol(Protocol[R]):
     """A hub protocol: its handshake name and version, how it frames records, and its codec."""

@@ -9,20 +9,26 @@ and the last one counted is what the next Ack names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from . import hubjson
 from .errors import ProtocolError
 from .messages import Ack, HubMessage, Sequence, is_trackable
 
-Record = tuple[int, str]
-"""A sequence id (0 for an untracked record) and the record's text, 0x1E included."""
+Record = tuple[int, Any]
+"""A sequence id (0 for an untracked record) and the encoded record, framing included: ``str`` on a Text
+hub protocol (JSON), ``bytes`` on a Binary one (MessagePack)."""
 
 
 class Ledger:
     """Sequence ids both ways: what was sent and is not yet acked, what was received and is to be acked."""
 
-    __slots__ = ("next_out", "unacked", "unacked_bytes", "in_next", "in_last", "ack_due", "duplicates")
+    __slots__ = ("next_out", "unacked", "unacked_bytes", "in_next", "in_last", "ack_due", "duplicates", "encode")
 
-    def __init__(self) -> None:
+    def __init__(self, encode: Callable[[HubMessage], Any] = hubjson.encode) -> None:
+        self.encode = encode
+        """The hub protocol's encoder of the Ack and Sequence records this ledger writes."""
         self.next_out = 1
         self.unacked: list[Record] = []  # lists: 56 bytes empty, where a deque is 600+
         self.unacked_bytes = 0
@@ -40,7 +46,7 @@ class Ledger:
         self.next_out += 1
         return seq
 
-    def sent(self, seq: int, record: str) -> None:
+    def sent(self, seq: int, record: Any) -> None:
         """Record ``seq`` has gone out: it waits for its ack."""
         self.unacked.append((seq, record))
         self.unacked_bytes += len(record)
@@ -66,7 +72,7 @@ class Ledger:
         replay = self.unacked
         self.unacked = []
         self.unacked_bytes = 0
-        return [(0, hubjson.encode(Sequence(first))), *replay]
+        return [(0, self.encode(Sequence(first))), *replay]
 
     # --- inbound ----------------------------------------------------------------------------
 
@@ -91,9 +97,9 @@ class Ledger:
         self.ack_due = True
         return True
 
-    def take_ack(self) -> str:
-        """The Ack record to send if one is due, else ""."""
+    def take_ack(self) -> Any:
+        """The Ack record to send if one is due, else "" (falsy whatever the protocol)."""
         if not self.ack_due:
             return ""
         self.ack_due = False
-        return hubjson.encode(Ack(self.in_last))
+        return self.encode(Ack(self.in_last))

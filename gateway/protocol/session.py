@@ -16,6 +16,10 @@ Under stateful reconnect a ``Ledger`` numbers the trackable messages both ways, 
 does. While RESUMING, trackable sends are only recorded: the replay carries them in order.
 Time is an argument: ``tick(now)`` says what is due (a ping, an ack, or that the server is gone)
 and ``deadline`` when to call it next.
+
+The hub protocol is chosen at construction: JSON (records are ``str``) or MessagePack (``bytes``). The
+handshake request is JSON text either way; on MessagePack the response comes as bytes, maybe with frames
+behind it in the same transport message.
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ from typing import Any, NamedTuple
 
 from . import hubjson
 from .errors import ProtocolError, StateError
+from .hubprotocols import JSON, HubProtocol, RecordReader, split_handshake
 from .ledger import Ledger
-from .messages import HandshakeResponse, HubMessage, Invocation, StreamInvocation, is_trackable
+from .messages import Close, HandshakeResponse, HubMessage, Invocation, Ping, StreamInvocation, is_trackable
+
+Payload = str | bytes
+"""What the session reads and writes: text on JSON, bytes on MessagePack."""
 
 
 class ClientState(Enum):
@@ -79,13 +87,14 @@ class ClientSession:
 
     __slots__ = (
         "state", "keepalive_interval", "server_timeout", "ack_interval", "max_message_size", "ledger",
-        "close_error", "pings", "_reader", "_ids", "_last_sent", "_last_received", "_ack_at",
+        "close_error", "pings", "protocol", "_reader", "_ids", "_last_sent", "_last_received", "_ack_at",
     )
 
     def __init__(
         self, *, keepalive_interval: float = 15.0, server_timeout: float = 30.0, ack_interval: float = 1.0,
-        max_message_size: int = 1 << 20,
+        max_message_size: int = 1 << 20, protocol: HubProtocol[Any] = JSON,
     ) -> None:
+        self.protocol = protocol
         self.state = ClientState.DISCONNECTED
         self.keepalive_interval = keepalive_interval
         self.server_timeout = server_timeout
@@ -96,7 +105,7 @@ class ClientSession:
         self.close_error: str | None = None
         self.pings = 0
         """How many keep-alive pings the server sent."""
-        self._reader = hubjson.RecordReader(max_message_size)
+        self._reader: RecordReader[Any] = protocol.reader(max_message_size)
         self._ids = itertools.count(1)
         self._last_sent = self._last_received = 0.0
         self._ack_at = math.inf
@@ -112,16 +121,16 @@ class ClientSession:
     def start(self) -> None:
         """A start attempt begins (negotiate, then a transport)."""
         self._fire(ClientEvent.START)
-        self._reader = hubjson.RecordReader(self.max_message_size)
+        self._reader = self.protocol.reader(self.max_message_size)
         self.ledger = None
 
     def handshake(self, now: float, *, stateful: bool) -> str:
         """The transport is open: the handshake request to send; ``stateful`` as negotiated."""
         if self.state is not ClientState.CONNECTING:
             raise StateError(f"can't handshake in state {self.state.value}")
-        self.ledger = Ledger() if stateful else None
+        self.ledger = Ledger(self.protocol.encode) if stateful else None
         self._last_sent = self._last_received = now
-        return hubjson.encode_handshake_request()
+        return hubjson.encode_handshake_request(self.protocol.name)
 
     def abandon(self) -> None:
         """This start attempt failed; the session can start again on another transport."""
@@ -134,13 +143,13 @@ class ClientSession:
             return True
         return False
 
-    def resumed(self, now: float) -> str:
+    def resumed(self, now: float) -> Payload:
         """A new stream is open on the same connection: what to send first (Sequence, then the replay)."""
         ledger = self.ledger
         if ledger is None:
             raise StateError("stateful reconnect was not negotiated")
         self._fire(ClientEvent.RESUME)
-        self._reader = hubjson.RecordReader(self.max_message_size)
+        self._reader = self.protocol.reader(self.max_message_size)
         self._last_received = self._last_sent = now
         if ledger.in_last:
             ledger.ack_due = True
@@ -148,7 +157,14 @@ class ClientSession:
         replay = ledger.rewind()
         for seq, record in replay[1:]:
             ledger.sent(seq, record)
-        return "".join(record for _, record in replay)
+        return self._join([record for _, record in replay])
+
+    def _join(self, records: list[Any]) -> Payload:
+        return "".join(records) if self.protocol is JSON else b"".join(records)
+
+    def close_record(self) -> Payload:
+        """The Close message a client sends before it ends the connection."""
+        return self.protocol.encode(Close())  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """The application closes the connection."""
@@ -166,16 +182,16 @@ class ClientSession:
 
     # --- incoming ---------------------------------------------------------------------------
 
-    def receive(self, text: str, now: float) -> Incoming:
+    def receive(self, data: Payload, now: float) -> Incoming:
         """Feed one transport message (whole records); returns what to dispatch, in order."""
         self._last_received = now
-        if not text:
+        if not data:
             return Incoming([])
-        reader = self._reader
-        records = reader.feed(text)
-        if reader.pending:
-            self._reader = hubjson.RecordReader(self.max_message_size)
-            raise ProtocolError("a transport message ended inside a record")
+        if self.protocol is not JSON:
+            return self._receive_binary(data.encode() if isinstance(data, str) else data, now)
+        if isinstance(data, bytes):
+            data = data.decode("utf-8", "replace")
+        records = self._feed(data)
         handshake: HandshakeResponse | None = None
         messages: list[HubMessage] = []
         ledger = self.ledger
@@ -188,6 +204,35 @@ class ClientSession:
                 messages.append(hubjson.parse_message(record))
             else:
                 self._accept(ledger, hubjson.parse_message(record), messages, now)
+        return Incoming(messages, handshake)
+
+    def _feed(self, data: Payload) -> list[Any]:
+        reader = self._reader
+        records = reader.feed(data)
+        if reader.pending:
+            self._reader = self.protocol.reader(self.max_message_size)
+            raise ProtocolError("a transport message ended inside a record")
+        return records
+
+    def _receive_binary(self, data: bytes, now: float) -> Incoming:
+        """A binary protocol's message: the handshake response (JSON text and 0x1E) first, then frames."""
+        handshake: HandshakeResponse | None = None
+        if self.state is _CONNECTING:
+            split = split_handshake(data, self.max_message_size)
+            if split is None:
+                raise ProtocolError("a transport message ended inside the handshake response")
+            text, data = split
+            handshake = self._handshake_response(text)
+        messages: list[HubMessage] = []
+        ledger = self.ledger
+        for record in self._feed(data) if data else ():
+            message = self.protocol.parse(record)
+            if isinstance(message, Ping):
+                self.pings += 1
+            elif ledger is None:
+                messages.append(message)
+            else:
+                self._accept(ledger, message, messages, now)
         return Incoming(messages, handshake)
 
     def _handshake_response(self, record: str) -> HandshakeResponse:
@@ -206,34 +251,35 @@ class ClientSession:
 
     def invocation(
         self, target: str, arguments: list[Any], now: float, stream_ids: list[str] | None = None,
-    ) -> tuple[str, str]:
-        """An invocation that expects a completion: (its id, the text to write now, "" while resuming)."""
+    ) -> tuple[str, Payload]:
+        """An invocation that expects a completion: (its id, the record to write now, empty while resuming)."""
         invocation_id = self.new_id()
-        return invocation_id, self._out(hubjson.encode(Invocation(target, arguments, invocation_id, stream_ids)), now)
+        message = Invocation(target, arguments, invocation_id, stream_ids)
+        return invocation_id, self._out(self.protocol.encode(message), now)
 
     def stream_invocation(
         self, target: str, arguments: list[Any], now: float, stream_ids: list[str] | None = None,
-    ) -> tuple[str, str]:
-        """A StreamInvocation (a server stream): (its id, the text to write now, "" while resuming)."""
+    ) -> tuple[str, Payload]:
+        """A StreamInvocation (a server stream): (its id, the record to write now, empty while resuming)."""
         invocation_id = self.new_id()
         message = StreamInvocation(target, arguments, invocation_id, stream_ids)
-        return invocation_id, self._out(hubjson.encode(message), now)
+        return invocation_id, self._out(self.protocol.encode(message), now)
 
-    def message(self, target: str, arguments: list[Any], now: float, stream_ids: list[str] | None = None) -> str:
-        """An invocation without a result: the text to write now ("" while resuming)."""
-        return self._out(hubjson.encode(Invocation(target, arguments, None, stream_ids)), now)
+    def message(self, target: str, arguments: list[Any], now: float, stream_ids: list[str] | None = None) -> Payload:
+        """An invocation without a result: the record to write now (empty while resuming)."""
+        return self._out(self.protocol.encode(Invocation(target, arguments, None, stream_ids)), now)
 
-    def send(self, message: HubMessage, now: float) -> str:
-        """Any other message (a StreamItem, a Completion, a CancelInvocation): the text to write now."""
-        return self._out(hubjson.encode(message), now, trackable=is_trackable(message))
+    def send(self, message: HubMessage, now: float) -> Payload:
+        """Any other message (a StreamItem, a Completion, a CancelInvocation): the record to write now."""
+        return self._out(self.protocol.encode(message), now, trackable=is_trackable(message))
 
     def new_id(self) -> str:
         """A new id for an invocation or a client stream (one sequence for both, unique on the connection)."""
         return str(next(self._ids))
 
-    def ping(self, now: float) -> str:
-        """A keep-alive ping to write now ("" while resuming)."""
-        return self._out(hubjson.PING, now, trackable=False)
+    def ping(self, now: float) -> Payload:
+        """A keep-alive ping to write now (empty while resuming)."""
+        return self._out(self.protocol.encode(Ping()), now, trackable=False)
 
     def raw(self, text: str, now: float) -> str:
         """Records the application writes as they are (malformed ones included): the text to write.
@@ -253,32 +299,34 @@ class ClientSession:
         self._last_sent = now
         return text
 
-    def _out(self, record: str, now: float, *, trackable: bool = True) -> str:
+    def _out(self, record: Payload, now: float, *, trackable: bool = True) -> Payload:
         if self.state in UNWRITABLE:
             raise ConnectionError(f"the connection is {self.state.value}")
         ledger = self.ledger
         if trackable and ledger is not None:
             ledger.sent(ledger.number(), record)
         if self.state is ClientState.RESUMING:
-            return ""  # a trackable record goes out with the replay; a ping is not needed
+            return record[:0]  # a trackable record goes out with the replay; a ping is not needed
         self._last_sent = now
         return record
 
     # --- time -------------------------------------------------------------------------------
 
-    def tick(self, now: float) -> tuple[str, str | None]:
-        """What is due at ``now``: (text to write, "" for none; why the server counts as gone, or None)."""
+    def tick(self, now: float) -> tuple[Payload, str | None]:
+        """What is due at ``now``: (records to write, empty for none; why the server counts as gone, or None)."""
+        empty = self._join([])
         if self.state is not ClientState.CONNECTED:
-            return "", None
+            return empty, None
         if now - self._last_received >= self.server_timeout:
             self._last_received = now  # said once per timeout: the driver cuts the stream
-            return "", f"nothing from the server for {self.server_timeout} s"
-        text = ""
+            return empty, f"nothing from the server for {self.server_timeout} s"
+        parts: list[Any] = []
         if now >= self._ack_at and self.ledger is not None:
             self._ack_at = math.inf
-            text = self.ledger.take_ack()
+            parts.append(self.ledger.take_ack())
         if now - self._last_sent >= self.keepalive_interval:
-            text += hubjson.PING
+            parts.append(hubjson.PING if self.protocol is JSON else self.protocol.encode(Ping()))
+        text = self._join(parts)
         if text:
             self._last_sent = now
         return text, None

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..protocol import Connection, OutboxOverflow, Received, State
-from ..protocol.hubjson import encode
 from ..protocol.messages import HubMessage, is_trackable
 
 log = logging.getLogger("gateway")
@@ -92,15 +91,16 @@ class ServerConnection:
         """The core changed state (a stream came or went, the handshake): its deadlines may be earlier now."""
         self._schedule(self)
 
-    async def receive(self, text: str) -> None:
-        """Feed client text to the core and dispatch what it yields. Raises ProtocolError.
+    async def receive(self, data: str | bytes) -> None:
+        """Feed client data (text, or bytes on a Binary protocol) to the core and dispatch what it yields.
+        Raises ProtocolError.
 
         A text of many records is handled a batch at a time, giving the event loop a turn between
         batches: other connections keep their latency, and the output of one batch can be written
         before the next is parsed.
         """
         core = self.core
-        received = core.receive(text, self.clock())
+        received = core.receive(data, self.clock())
         while True:
             if received.unknown is not None:
                 log.info("connection %s: ignored a message of unknown type %d (further ones are ignored silently)",
@@ -118,8 +118,8 @@ class ServerConnection:
                 return
             received = core.receive("", self.clock())
 
-    def push(self, record: str, *, trackable: bool = True) -> None:
-        """Queue a record for the client; a consumer too slow to keep up is closed."""
+    def push(self, record: str | bytes, *, trackable: bool = True) -> None:
+        """Queue a record encoded with the connection's protocol; a consumer too slow to keep up is closed."""
         try:
             self.core.push(record, trackable=trackable)
         except OutboxOverflow as exc:
@@ -129,8 +129,8 @@ class ServerConnection:
         self.wake.set()
 
     def push_message(self, message: HubMessage) -> None:
-        """Queue one message for the client (encoded for this connection alone)."""
-        self.push(encode(message), trackable=is_trackable(message))
+        """Queue one message for the client, encoded with the connection's hub protocol."""
+        self.push(self.core.protocol.encode(message), trackable=is_trackable(message))
 
     def close(self, error: str | None = None, *, allow_reconnect: bool = False) -> None:
         """Close for good: the client gets a Close message if a stream can carry it."""

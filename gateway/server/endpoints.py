@@ -6,6 +6,7 @@ Each one validates, looks up what it needs and dispatches; none knows about the 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Callable, Sequence
 
@@ -56,13 +57,15 @@ class Endpoints:
         body = await self._post_body(conn, receive, send)
         if body is None:
             return
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            conn.close("the body is not valid UTF-8")
-            await respond_error(send, 400, "the body is not valid UTF-8")
-            return
-        status, error = await receive_text(conn, text)
+        data: str | bytes = body  # bytes before the handshake and on a Binary protocol
+        if conn.core.handshaken and conn.core.protocol.transfer_format == "Text":
+            try:
+                data = body.decode("utf-8")
+            except UnicodeDecodeError:
+                conn.close("the body is not valid UTF-8")
+                await respond_error(send, 400, "the body is not valid UTF-8")
+                return
+        status, error = await receive_text(conn, data)
         if error is None and conn.core.handshaken and not conn.core.attached and conn.core.generation:
             await respond(send, status, headers=[(STREAM_HEADER, b"none")])  # a stream was, and is gone
         else:
@@ -135,16 +138,18 @@ class Endpoints:
 
 
 def _forwarded(method: str, body: bytes) -> tuple[ForwardOp, str]:
-    """What a forwarded request asks: the holder, if any, answers 400 to a body that is not UTF-8."""
-    op: ForwardOp = "post" if method == "POST" else "delete"
+    """What a forwarded request asks: a UTF-8 body as its text (its bytes are that text's UTF-8, for a
+    Binary protocol), any other body in base64 ("binary"; a JSON connection's holder answers 400 to it)."""
+    if method != "POST":
+        return "delete", ""
     try:
-        return op, body.decode("utf-8")
+        return "post", body.decode("utf-8")
     except UnicodeDecodeError:
-        return "invalid", ""
+        return "binary", base64.b64encode(body).decode("ascii")
 
 
-async def receive_text(conn: ServerConnection, text: str) -> tuple[int, str | None]:
-    """Feed a POST body to a connection, one POST at a time: (status, error)."""
+async def receive_text(conn: ServerConnection, text: str | bytes) -> tuple[int, str | None]:
+    """Feed a POST body (text, or bytes on a Binary protocol) to a connection, one POST at a time: (status, error)."""
     if conn.posting:
         return 409, "another POST is in progress for this connection"
     conn.posting = True

@@ -6,11 +6,13 @@ Sends and group changes go to the registry; a connection handed over to another 
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable, Sequence
 
 from ..backplane import Target
 from ..backplane.messages import ConnectionState, ForwardOp, GroupChange, Send
+from ..protocol.broadcast import Broadcast
 from .connection import ServerConnection
 from .endpoints import receive_text
 from .registry import Registry
@@ -27,7 +29,7 @@ class Node:
         self.registry = registry
         self.restore = restore
 
-    def deliver(self, target: Target, record: str) -> int:
+    def deliver(self, target: Target, record: Broadcast) -> int:
         return self.registry.deliver(target, record)
 
     def group_add(self, connection_id: str, group: str) -> bool:
@@ -56,8 +58,9 @@ class Node:
             self.registry.group_add(conn.id, group)
         for op in ops:
             if isinstance(op, Send):
-                if self.registry.targets(op.target, conn):
-                    conn.push(op.record)
+                payload = op.record.record(conn.core.protocol)
+                if payload is not None and self.registry.targets(op.target, conn):
+                    conn.push(payload)
             elif op.connection_id == conn.id:
                 (self.registry.group_add if op.add else self.registry.group_remove)(conn.id, op.group)
 
@@ -69,7 +72,8 @@ class Node:
         if op == "delete":
             conn.close(None)
             return 202, None
-        if op == "invalid":
+        binary = conn.core.protocol.transfer_format == "Binary" or not conn.core.handshaken
+        if op == "invalid" or (op == "binary" and not binary):
             conn.close("the body is not valid UTF-8")
             return 400, "the body is not valid UTF-8"
-        return await receive_text(conn, body)
+        return await receive_text(conn, base64.b64decode(body) if op == "binary" else body)

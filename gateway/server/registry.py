@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from ..backplane import Target
+from ..protocol.broadcast import Broadcast
 from .connection import ServerConnection
+
+log = logging.getLogger("gateway")
 
 
 class GroupLimitExceeded(Exception):
@@ -97,15 +102,30 @@ class Registry:
             return conn.user in target.names
         return conn.id in target.names
 
-    def deliver(self, target: Target, record: str) -> int:
-        """Push ``record`` to every local connection ``target`` names; returns how many."""
-        count = 0
+    def deliver(self, target: Target, record: Broadcast) -> int:
+        """Push ``record`` to every local connection ``target`` names, each in its hub protocol; returns how many.
+
+        The connections of one protocol all get the same encoded object; one whose protocol cannot carry the
+        call is skipped (and logged).
+        """
+        count = skipped = 0
         exclude = target.exclude
+        protocol: Any = None
+        payload: Any = None
         for connection_id in self._ids(target):
             if exclude and connection_id in exclude:
                 continue
             conn = self.by_id.get(connection_id)
-            if conn is not None:
-                conn.push(record)
-                count += 1
+            if conn is None:
+                continue
+            if conn.core.protocol is not protocol:
+                protocol = conn.core.protocol
+                payload = record.record(protocol)
+            if payload is None:
+                skipped += 1
+                continue
+            conn.push(payload)
+            count += 1
+        if skipped:
+            log.warning("%r skipped %d connections: their hub protocol cannot carry its arguments", record, skipped)
         return count

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from ..protocol import State
 from ..server.asgi import Receive, Request, Send
@@ -30,10 +30,12 @@ class Transport(Protocol):
     ``persistent`` transports hold one stream for the connection's life: they get keep-alive pings,
     and their stream ending ends the connection unless it negotiated stateful reconnect. A
     non-persistent transport (long polling) comes and goes, and a new request supersedes a held one.
+    ``binary``: whether it carries the Binary transfer format (a MessagePack hub protocol).
     """
 
     name: ClassVar[str]
     persistent: ClassVar[bool]
+    binary: ClassVar[bool]
 
     def __init__(self, options: TransportOptions) -> None: ...
 
@@ -47,6 +49,7 @@ class TransportBase:
 
     name: ClassVar[str]
     persistent: ClassVar[bool] = True
+    binary: ClassVar[bool] = True
 
     def __init__(self, options: TransportOptions) -> None:
         self.options = options
@@ -66,7 +69,7 @@ def claim(conn: ServerConnection, transport: Transport, *, resume: bool) -> int 
         if not supersede and not (core.stateful and core.handshaken):
             return None
         log.info("connection %s: %s stream replaces the %s stream", conn.id, transport.name, conn.stream)
-    generation = core.attach(conn.now(), pings=transport.persistent, resume=resume)
+    generation = core.attach(conn.now(), pings=transport.persistent, resume=resume, binary=transport.binary)
     conn.stream = conn.transport = transport.name
     conn.wake.set()
     conn.reschedule()
@@ -145,11 +148,10 @@ class _Watchdog:
 
 
 async def pump(
-    conn: ServerConnection, generation: int, write: Callable[[str], Awaitable[None]], until: asyncio.Future[None],
+    conn: ServerConnection, generation: int, write: Callable[[Any], Awaitable[None]], until: asyncio.Future[None],
 ) -> None:
-    """Write the connection's output until it closes, a newer stream replaces this one, or ``until`` is done.
-
-    Raises Stalled when one write is blocked for longer than the send timeout.
+    """Write the connection's output (``str`` on a Text protocol, ``bytes`` on a Binary one) until it closes,
+    a newer stream replaces this one, or ``until`` is done. Raises Stalled when a write blocks past the send timeout.
     """
     core = conn.core
     wake = conn.wake

@@ -36,8 +36,10 @@ class LongPollingTransport(TransportBase):
             await cancel(gone)
             release(conn, generation, self)
         if status:
+            binary = core.protocol.transfer_format == "Binary"
+            kind = "application/octet-stream" if binary else "text/plain; charset=utf-8"
             with contextlib.suppress(Stalled):
-                await within_send_timeout(conn, respond(send, status, body, headers=STREAM_HEADERS))
+                await within_send_timeout(conn, respond(send, status, body, kind, STREAM_HEADERS))
 
     async def _hold(self, conn: ServerConnection, generation: int, gone: asyncio.Future[None]) -> tuple[int, bytes]:
         """(status, body) to answer with; status 0 when the client has gone (nothing is taken then)."""
@@ -57,7 +59,8 @@ class LongPollingTransport(TransportBase):
                 if core.generation != generation:
                     return 204, b""
                 if core.has_output:
-                    return 200, core.take(conn.now()).encode()
+                    payload = core.take(conn.now())
+                    return 200, payload.encode() if isinstance(payload, str) else payload
                 if core.state is State.CLOSED:
                     return 204, b""
                 if gone.done():

@@ -16,6 +16,7 @@ class StreamingTransport(TransportBase):
 
     headers: ClassVar[list[tuple[bytes, bytes]]]
     end: ClassVar[bytes] = b""
+    binary: ClassVar[bool] = False
 
     async def admit(self, request: Request, send: Send) -> bool:
         """Whether to serve ``request``; when not, the refusal has been sent."""
@@ -29,6 +30,11 @@ class StreamingTransport(TransportBase):
 
     async def serve(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
         if not await self.admit(request, send):
+            return
+        protocol = conn.core.protocol
+        if protocol.transfer_format != "Text":
+            await respond_error(send, 400, f"{self.name} carries the Text transfer format only; this connection "
+                                           f"speaks '{protocol.name}' (Binary): use WebSockets or LongPolling")
             return
         generation = claim(conn, self, resume=conn.core.handshaken)
         if generation is None:

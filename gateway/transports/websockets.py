@@ -1,4 +1,4 @@
-"""WebSockets: one full-duplex stream; text frames carry one or more records."""
+"""WebSockets: one full-duplex stream; text frames carry JSON records, binary frames MessagePack ones."""
 
 from __future__ import annotations
 
@@ -30,8 +30,11 @@ class WebSocketsTransport(TransportBase):
         ended: list[int | None] = []  # set by the reader: the close code to answer with, None once the client left
         reader = asyncio.ensure_future(self._read(conn, receive, ended))
 
-        async def write(text: str) -> None:
-            await send({"type": "websocket.send", "text": text})
+        async def write(payload: str | bytes) -> None:
+            if isinstance(payload, str):
+                await send({"type": "websocket.send", "text": payload})
+            else:
+                await send({"type": "websocket.send", "bytes": payload})
 
         stalled = False
         try:
@@ -51,22 +54,25 @@ class WebSocketsTransport(TransportBase):
     async def _read(self, conn: ServerConnection, receive: Receive, ended: list[int | None]) -> None:
         """Feed the client's frames to the connection until it leaves or breaks the protocol.
 
-        A protocol error is answered with a close frame carrying its code (1002, 1009; 1003 for binary).
-        A message over ``max_frame_size`` is refused whole, before any of its records is read.
+        A protocol error is answered with a close frame carrying its code (1002, 1009; 1003 for a binary
+        frame on a JSON connection). A message over ``max_frame_size`` is refused whole, before any of its
+        records is read. Binary frames carry the handshake (as some clients send it) and MessagePack records.
         """
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 ended.append(None)
                 return
-            text = message.get("text")
-            if text is None:
-                conn.close("binary frames are not supported; use the Text transfer format")
-                ended.append(1003)
-                return
+            data: str | bytes | None = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+                if conn.core.handshaken and conn.core.protocol.transfer_format == "Text":
+                    conn.close("binary frames are not supported; use the Text transfer format")
+                    ended.append(1003)
+                    return
             try:
-                _check_size(text, conn.core.limits.max_frame_size)
-                await conn.receive(text)
+                _check_size(data, conn.core.limits.max_frame_size)
+                await conn.receive(data)
             except ProtocolError as exc:
                 log.warning("connection %s closed: %s", conn.id, exc.message)
                 conn.close(exc.message)
@@ -74,9 +80,14 @@ class WebSocketsTransport(TransportBase):
                 return
 
 
-def _check_size(text: str, limit: int) -> None:
+def _check_size(text: str | bytes, limit: int) -> None:
     """Raise (1009) when ``text`` is over ``limit`` bytes of UTF-8; a text is encoded only when nothing else tells."""
     length = len(text)
+    if isinstance(text, bytes):
+        if length > limit:
+            raise ProtocolError(f"WebSocket message of {length} bytes exceeds the limit of {limit} bytes",
+                                status=413, ws_code=1009)
+        return
     if length * 4 <= limit or (length <= limit and text.isascii()):
         return
     if length > limit:  # every character takes at least one byte: no copy of a large text to measure it
