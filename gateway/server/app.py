@@ -4,7 +4,7 @@ endpoints, after the origin policy. It composes the server's parts and knows the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 
 from ..backplane import Backplane
@@ -133,20 +133,21 @@ class Server:
             return
         if scope["type"] == "http":
             send = self.origins.cors(request, send)
-        await self._route(request, receive, send)
+        await (await self._route(request, receive, send))
 
-    async def _route(self, request: Request, receive: Receive, send: Send) -> None:
+    async def _route(self, request: Request, receive: Receive, send: Send) -> Awaitable[None]:
+        """The handler of ``request``, for the caller to await: routing leaves no frame behind while a stream is
+        held (a held stream's memory is mostly its frames)."""
         if request.method == "OPTIONS" and request.path in ("", "/negotiate"):
-            await preflight(request, send)
-        elif request.path == "/negotiate":
-            await negotiate(request, send, self.authenticate, [t.name for t in self.transports], self._open)
-        elif request.path in CLIENT_FILES:
-            await respond(send, 200, _client_js(request.path), "text/javascript; charset=utf-8",
-                          [(b"cache-control", b"public, max-age=300")])
-        elif request.path == "":
-            await self._base(request, receive, send)
-        else:
-            await refuse(request, send, 404, "not found")
+            return preflight(request, send)
+        if request.path == "/negotiate":
+            return negotiate(request, send, self.authenticate, [t.name for t in self.transports], self._open)
+        if request.path in CLIENT_FILES:
+            return respond(send, 200, _client_js(request.path), "text/javascript; charset=utf-8",
+                           [(b"cache-control", b"public, max-age=300")])
+        if request.path == "":
+            return await self._base(request, receive, send)
+        return refuse(request, send, 404, "not found")
 
     async def _open(self, query: NegotiateRequest, user: str | None, request: Request) -> ServerConnection | Refusal:
         """Open a connection for a negotiate, unless the server stops or holds as many as it may."""
@@ -165,31 +166,29 @@ class Server:
         await self.backplane.announce(self.name, conn.token, conn.id)
         return conn
 
-    async def _base(self, request: Request, receive: Receive, send: Send) -> None:
-        """``{base}?id=T``: look the token up, then dispatch on what it names and on the method."""
+    async def _base(self, request: Request, receive: Receive, send: Send) -> Awaitable[None]:
+        """``{base}?id=T``: look the token up, then the handler of what it names and of the method."""
         token = request.query.get("id")
         if not token:
-            await refuse(request, send, 400, "the id query parameter is required")
-            return
+            return refuse(request, send, 400, "the id query parameter is required")
         match await self.tokens.lookup(token, request):
             case Found(conn):
-                await self._dispatch(conn, request, receive, send)
+                return self._dispatch(conn, request, receive, send)
             case Lingering(conn):  # closed: its stream carries the Close message, then ends
-                await self.endpoints.stream(conn, request, receive, send)
+                return self.endpoints.stream(conn, request, receive, send)
             case HeldElsewhere(token):
-                await self.endpoints.forward(request, token, receive, send)
+                return self.endpoints.forward(request, token, receive, send)
             case _:
-                await self.endpoints.unknown(request, send)
+                return self.endpoints.unknown(request, send)
 
-    async def _dispatch(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
+    def _dispatch(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> Awaitable[None]:
         if request.method == "POST":
-            await self.endpoints.post(conn, receive, send)
-        elif request.method == "DELETE":
-            await self.endpoints.delete(conn, send)
-        elif request.method == "GET":
-            await self.endpoints.stream(conn, request, receive, send)
-        else:
-            await refuse(request, send, 405, f"method {request.method} is not allowed")
+            return self.endpoints.post(conn, receive, send)
+        if request.method == "DELETE":
+            return self.endpoints.delete(conn, send)
+        if request.method == "GET":
+            return self.endpoints.stream(conn, request, receive, send)
+        return refuse(request, send, 405, f"method {request.method} is not allowed")
 
     async def _start(self) -> None:
         if not self._started and not self.stopping:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from ..backplane import Backplane
 from ..backplane.messages import ForwardOp
@@ -41,16 +41,18 @@ class Endpoints:
         self.bad_tokens = BadTokenLimiter(settings.bad_token_limit, settings.bad_token_window,
                                           settings.bad_token_clients)
 
-    async def stream(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
+    def stream(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> Awaitable[None]:
         """A GET or WebSocket: the transport it asks for serves it, if this server offers that transport.
-        A connection that just closed gets what was left for it (its Close message) in that framing."""
+        A connection that just closed gets what was left for it (its Close message) in that framing.
+
+        It returns the serving coroutine for the caller to await, so that no frame of its own stays alive for
+        as long as the stream is held (a held stream's memory is mostly its frames)."""
         name = recognize(request)
         transport = next((t for t in self.transports if t.name == name), None)
         if transport is None:
-            await refuse(request, send, 400, f"{name} is not offered by this server")
-            return
+            return refuse(request, send, 400, f"{name} is not offered by this server")
         self.pending.discard(conn.id)
-        await transport.serve(conn, request, receive, send)
+        return transport.serve(conn, request, receive, send)
 
     async def post(self, conn: ServerConnection, receive: Receive, send: Send) -> None:
         """The client-to-server half of SSE, ForeverFrame and LongPolling."""
