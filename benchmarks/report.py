@@ -9,6 +9,7 @@ from typing import Any
 LABELS = {
     "gateway-ws": "gateway WebSockets", "gateway-sse": "gateway ServerSentEvents",
     "gateway-ff": "gateway ForeverFrame", "gateway-lp": "gateway LongPolling",
+    "gateway-ws-mp": "gateway WebSockets MessagePack", "gateway-lp-mp": "gateway LongPolling MessagePack",
     "raw-ws": "raw Starlette WebSocket", "raw-sse": "raw Starlette SSE",
     "sio-ws": "python-socketio websocket", "sio-polling": "python-socketio polling",
 }

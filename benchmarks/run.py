@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from .clients import CLIENTS
+from .clients import DEFAULT_TARGETS
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent
@@ -39,7 +39,7 @@ class Plan:
 
     name: str
     stacks: tuple[str, ...] = ("h11", "standard")
-    targets: tuple[str, ...] = tuple(CLIENTS)
+    targets: tuple[str, ...] = DEFAULT_TARGETS
     rtt_warmup: int = 200
     rtt_count: int = 2000
     idle_ns: tuple[int, ...] = (1000, 10_000)

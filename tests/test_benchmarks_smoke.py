@@ -29,3 +29,17 @@ def test_smoke_plan_runs_and_reports(tmp_path: Path) -> None:
     text = report.write(data, tmp_path).read_text()
     assert "gateway WebSockets" in text
     assert (tmp_path / "rtt_cdf.png").stat().st_size > 0
+
+
+def test_messagepack_targets_run_beside_json(tmp_path: Path) -> None:
+    targets = ("gateway-ws", "gateway-ws-mp", "gateway-lp-mp")
+    plan = dataclasses.replace(PLANS["smoke"], targets=targets, only=("A", "C"))
+    results = asyncio.run(Runner(plan, tmp_path, progress=lambda text: None).run())
+
+    assert results.skipped == []
+    assert [r["target"] for r in results.rtt] == list(targets)
+    assert all(r["count"] == plan.rtt_count for r in results.rtt)
+    assert [r["target"] for r in results.fanout] == list(targets)
+    assert all(r["delivered"] == r["expected"] and r["out_of_order"] == 0 for r in results.fanout)
+    text = report.write(dataclasses.asdict(results), tmp_path).read_text()
+    assert "gateway WebSockets MessagePack" in text and "gateway LongPolling MessagePack" in text

@@ -5,7 +5,8 @@ an application but too heavy for 19,000 idle connections. Here an idle connectio
 and its asyncio Protocol (``gateway.client.protocols``): no task, no timer, no pending future. The
 protocol (handshake, invocation ids, what to write) is the session's; the batching of POSTs, the
 negotiate request and the transports' URLs are the streaming client's own helpers. The caller pings
-(``ping``) on its own schedule, and there is no stateful reconnect. It speaks the JSON hub protocol only.
+(``ping``) on its own schedule, and there is no stateful reconnect. ``protocol`` is the hub protocol,
+``"json"`` or ``"messagepack"`` (Binary: WebSockets and LongPolling only), as for ``HubClient``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any, ClassVar
 
 from ..protocol.errors import ProtocolError
 from ..protocol.framing import ForeverFrameParser, SSEParser
+from ..protocol.hubprotocols import PROTOCOLS
 from ..protocol.negotiate import parse_negotiate_response
-from ..protocol.session import ClientSession, ClientState
+from ..protocol.session import ClientSession, ClientState, Payload
 from .calls import Calls, OnInvocation, route
 from .connection import negotiate_target
 from .foreverframe import frame_params
@@ -27,13 +29,8 @@ from .sse import HEADERS as SSE_HEADERS
 from .transport import transport_target
 
 LIVE = frozenset({ClientState.CONNECTING, ClientState.CONNECTED})
-
-
-def _text(payload: str | bytes) -> str:
-    if not isinstance(payload, str):
-        raise TypeError("the lean driver speaks the JSON hub protocol only")
-    return payload
 POST_HEADERS = [("content-type", "text/plain;charset=UTF-8")]
+BINARY_POST_HEADERS = [("content-type", "application/octet-stream")]
 
 
 def _ignore(target: str, arguments: list[Any]) -> None:
@@ -44,17 +41,27 @@ class LeanClient:
     """One hub connection over one transport; subclasses open the stream and write to it.
 
     ``on_invocation(target, arguments)`` gets the server's calls; ``alive`` turns False when the
-    connection ends; ``pings_received`` counts the server's keep-alives.
+    connection ends; ``pings_received`` counts the server's keep-alives. ``protocol`` names the hub
+    protocol; the session encodes and parses it, the driver only moves its text or bytes.
     """
 
     transport_name: ClassVar[str] = ""
+    binary: ClassVar[bool] = False
+    """Whether the transport carries a Binary hub protocol (MessagePack)."""
     __slots__ = ("origin", "pool", "on_invocation", "session", "token", "url", "_calls", "_handshake")
 
-    def __init__(self, base: str, pool: HttpPool, on_invocation: OnInvocation | None = None) -> None:
+    def __init__(
+        self, base: str, pool: HttpPool, on_invocation: OnInvocation | None = None, *, protocol: str = "json",
+    ) -> None:
+        hub_protocol = PROTOCOLS.get(protocol)
+        if hub_protocol is None:
+            raise ValueError(f"unknown hub protocol {protocol!r}; known: {list(PROTOCOLS)}")
+        if hub_protocol.transfer_format == "Binary" and not self.binary:
+            raise ValueError(f"{self.transport_name} carries text only; {protocol} needs WebSockets or LongPolling")
         self.origin = Origin(False, pool.host, pool.port, base, "")  # base: the hub's path, e.g. /hubs/echo
         self.pool = pool
         self.on_invocation = on_invocation or _ignore
-        self.session = ClientSession()
+        self.session = ClientSession(protocol=hub_protocol)
         self.token = ""
         self.url = ""
         """The transport's URL on the token (POSTs and polls), computed once."""
@@ -92,19 +99,19 @@ class LeanClient:
         invocation_id, text = self.session.invocation(target, list(args), asyncio.get_running_loop().time())
         future = self._calls.expect(invocation_id)
         try:
-            self._write(_text(text))
+            self._write(text)
             return await future
         finally:
             self._calls.forget(invocation_id)
 
     def send(self, target: str, *args: Any) -> None:
         """Call a hub method without waiting for (or asking for) a result."""
-        self._write(_text(self.session.message(target, list(args), asyncio.get_running_loop().time())))
+        self._write(self.session.message(target, list(args), asyncio.get_running_loop().time()))
 
     def ping(self) -> None:
         """The client's keep-alive (the server closes a connection silent for 30 s)."""
         if self.alive:
-            self._write(_text(self.session.ping(asyncio.get_running_loop().time())))
+            self._write(self.session.ping(asyncio.get_running_loop().time()))
 
     def close(self) -> None:
         self.session.close()
@@ -114,16 +121,17 @@ class LeanClient:
     async def _open(self) -> None:
         raise NotImplementedError
 
-    def _write(self, text: str) -> None:
+    def _write(self, payload: Payload) -> None:
         raise NotImplementedError
 
     # shared
     def _target(self, **params: str) -> str:
         return transport_target(self.origin, self.token, **params)
 
-    def _on_text(self, text: str) -> None:
+    def _on_text(self, payload: Payload) -> None:
+        """One transport message: text on JSON, bytes on MessagePack."""
         try:
-            incoming = self.session.receive(text, asyncio.get_running_loop().time())
+            incoming = self.session.receive(payload, asyncio.get_running_loop().time())
         except ProtocolError as exc:
             self._ended(LeanError(f"protocol error from the server: {exc.message}"))
             return
@@ -154,14 +162,20 @@ class LeanClient:
 
 class WebSocketsLean(LeanClient):
     transport_name = "WebSockets"
+    binary = True
     __slots__ = ("ws",)
 
     async def _open(self) -> None:
-        self.ws = await WsProtocol.open(self.pool.host, self.pool.port, self.url, self._on_text, self._ended)
+        self.ws = await WsProtocol.open(
+            self.pool.host, self.pool.port, self.url, self._on_text, self._ended, on_bytes=self._on_text)
 
-    def _write(self, text: str) -> None:
-        if text:
-            self.ws.send_text(text)
+    def _write(self, payload: Payload) -> None:
+        if not payload:
+            return
+        if isinstance(payload, str):
+            self.ws.send_text(payload)  # JSON records, and the handshake request on either protocol
+        else:
+            self.ws.send_bytes(payload)
 
     def close(self) -> None:
         super().close()
@@ -174,17 +188,21 @@ class PostingLean(LeanClient):
 
     __slots__ = ("stream", "_batcher")
 
-    def __init__(self, base: str, pool: HttpPool, on_invocation: OnInvocation | None = None) -> None:
-        super().__init__(base, pool, on_invocation)
+    def __init__(
+        self, base: str, pool: HttpPool, on_invocation: OnInvocation | None = None, *, protocol: str = "json",
+    ) -> None:
+        super().__init__(base, pool, on_invocation, protocol=protocol)
         self.stream: HttpProtocol | None = None
         self._batcher = PostBatcher(self._post, on_error=self._ended)
 
-    def _write(self, text: str) -> None:
-        if text:
-            self._batcher.send(text)
+    def _write(self, payload: Payload) -> None:
+        if payload:
+            self._batcher.send(payload)
 
     async def _post(self, body: bytes) -> None:
-        status, answer = await self.pool.request("POST", self.url, body, POST_HEADERS)
+        binary = self.session.protocol.transfer_format == "Binary" and self.session.state is ClientState.CONNECTED
+        headers = BINARY_POST_HEADERS if binary else POST_HEADERS
+        status, answer = await self.pool.request("POST", self.url, body, headers)
         if status != 200:
             raise LeanError(f"POST failed with {status}: {answer[:200]!r}")
 
@@ -241,6 +259,7 @@ class LongPollingLean(PostingLean):
     """Polls on its own keep-alive connection: each answer is handled in a callback that polls again."""
 
     transport_name = "LongPolling"
+    binary = True
     __slots__ = ()
 
     async def _open(self) -> None:
@@ -252,7 +271,7 @@ class LongPollingLean(PostingLean):
         Poller(stream, lambda: self.url, self._on_body, self._ended, lambda: self.alive).poll()
 
     def _on_body(self, body: bytes) -> None:
-        self._on_text(body.decode())
+        self._on_text(body if self.session.protocol.transfer_format == "Binary" else body.decode())
 
 
 LEAN_CLIENTS: dict[str, type[LeanClient]] = {

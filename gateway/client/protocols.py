@@ -6,7 +6,7 @@ and the benchmarks' raw and Socket.IO clients use them too.
 
   ``HttpProtocol``  one HTTP/1.1 connection (h11): a request with a whole body, or a streamed one
   ``HttpPool``      a few keep-alive connections shared by many logical connections (negotiate, POST)
-  ``WsProtocol``    one WebSocket (wsproto) delivering whole text messages to a callback
+  ``WsProtocol``    one WebSocket (wsproto) delivering whole text (and, if asked, binary) messages to callbacks
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import cast
+from typing import Any, cast
 
 import h11
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
+    BytesMessage,
     CloseConnection,
     Ping,
     RejectConnection,
@@ -227,24 +228,29 @@ class HttpPool:
 
 
 class WsProtocol(asyncio.Protocol):
-    """One client WebSocket; whole text messages go to ``on_text``, the end to ``on_end``."""
+    """One client WebSocket; whole text messages go to ``on_text``, whole binary ones to ``on_bytes``
+    (ignored without it), the end to ``on_end``."""
 
-    __slots__ = ("ws", "transport", "opened", "on_text", "on_end", "_parts", "_ended", "_request")
+    __slots__ = ("ws", "transport", "opened", "on_text", "on_bytes", "on_end", "_parts", "_ended", "_request")
 
-    def __init__(self, host: str, target: str, on_text: OnText, on_end: OnEnd) -> None:
+    def __init__(self, host: str, target: str, on_text: OnText, on_end: OnEnd, on_bytes: OnBytes | None = None) -> None:
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.transport: asyncio.Transport | None = None
         self.opened: asyncio.Future[None] | None = asyncio.get_running_loop().create_future()
         self.on_text = on_text
+        self.on_bytes = on_bytes
         self.on_end = on_end
-        self._parts: list[str] = []
+        self._parts: list[Any] = []  # a fragmented message's parts: all str, or all bytes
         self._ended = False
         self._request = (host, target)
 
     @classmethod
-    async def open(cls, host: str, port: int, target: str, on_text: OnText, on_end: OnEnd) -> WsProtocol:
+    async def open(
+        cls, host: str, port: int, target: str, on_text: OnText, on_end: OnEnd, on_bytes: OnBytes | None = None,
+    ) -> WsProtocol:
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(lambda: cls(f"{host}:{port}", target, on_text, on_end), host, port)
+        _, conn = await loop.create_connection(
+            lambda: cls(f"{host}:{port}", target, on_text, on_end, on_bytes), host, port)
         opened = conn.opened
         if opened is None:
             raise LeanError("the websocket closed before it opened")
@@ -273,6 +279,8 @@ class WsProtocol(asyncio.Protocol):
                         text = "".join(self._parts)
                         self._parts = []
                         self.on_text(text)
+            elif isinstance(event, BytesMessage):
+                self._binary(bytes(event.data), event.message_finished)
             elif isinstance(event, Ping):
                 out += ws.send(event.response())
             elif isinstance(event, AcceptConnection):
@@ -290,10 +298,27 @@ class WsProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._end(exc or LeanError("connection lost"))
 
+    def _binary(self, data: bytes, finished: bool) -> None:
+        if self.on_bytes is None:
+            return  # a text-only client ignores binary messages
+        if finished and not self._parts:
+            self.on_bytes(data)
+            return
+        self._parts.append(data)
+        if finished:
+            whole = b"".join(self._parts)
+            self._parts = []
+            self.on_bytes(whole)
+
     def send_text(self, text: str) -> None:
         if self._ended or self.transport is None:
             raise LeanError("the websocket is closed")
         self.transport.write(self.ws.send(TextMessage(data=text)))
+
+    def send_bytes(self, data: bytes) -> None:
+        if self._ended or self.transport is None:
+            raise LeanError("the websocket is closed")
+        self.transport.write(self.ws.send(BytesMessage(data=data)))
 
     def close(self) -> None:
         if self.transport is not None and not self._ended:
