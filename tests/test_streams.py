@@ -69,7 +69,11 @@ class StreamHub(Hub):
         return total
 
     async def record_sum(self, tag: str, stream: AsyncIterator[float]) -> None:
-        OUTCOMES[tag] = await self.sum(stream)
+        try:
+            OUTCOMES[tag] = await self.sum(stream)
+        except BaseException as exc:
+            OUTCOMES[tag] = exc
+            raise
 
     async def ask(self, tag: str, method: str, arg: Any, timeout: float) -> Any:
         try:
@@ -329,6 +333,31 @@ async def test_stray_stream_messages_are_ignored_and_the_connection_stays(live: 
         assert await until(lambda: tag in OUTCOMES)
         assert OUTCOMES[tag] == 3
         assert await client.invoke("Echo", "alive") == "alive"
+
+
+async def test_an_oversized_stream_item_closes_that_connection_only(live: Live, wire: Wire) -> None:
+    tag = f"oversized-{wire.id}"
+    limit = SETTINGS.max_message_size
+    over: Any = "x" * limit if wire.protocol == "json" else b"x" * limit
+
+    async def items() -> AsyncIterator[Any]:
+        yield 1
+        await asyncio.sleep(0.05)
+        yield over
+        yield 2
+
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as bystander:
+        bystander.on("double", lambda x: x * 2)
+        async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
+            with pytest.raises(ConnectionError):
+                await asyncio.wait_for(client.invoke("RecordSum", tag, items()), 5)
+            reason = await asyncio.wait_for(client.wait_closed(), 5)
+            assert reason is not None and f"exceeds the limit of {limit} bytes" in reason, reason
+        assert await until(lambda: tag in OUTCOMES, 1.0), "the hub method still waits for its stream"
+        assert not isinstance(OUTCOMES[tag], float), OUTCOMES[tag]
+        assert [item async for item in bystander.stream("Count", 3, 0)] == [0, 1, 2]
+        assert await bystander.invoke("Sum", numbers(10)) == 45
+        assert await bystander.invoke("Ask", f"{tag}-ask", "double", 21, 5.0) == 42
 
 
 async def test_a_stream_and_a_call_of_the_wrong_kind_are_refused(live: Live, wire: Wire) -> None:
