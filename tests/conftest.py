@@ -7,10 +7,32 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pytest
 
+from gateway.protocol.hubprotocols import PROTOCOLS
+from gateway.protocol.transports import TRANSFER_FORMATS
+
 TRANSPORT_NAMES = ("WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling")
+
+
+class Wire(NamedTuple):
+    """A hub protocol and a transport that can carry it."""
+
+    protocol: str
+    transport: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.protocol}-{self.transport}"
+
+
+WIRES = tuple(
+    Wire(name, transport) for name, protocol in PROTOCOLS.items() for transport in TRANSPORT_NAMES
+    if protocol.transfer_format in TRANSFER_FORMATS[transport]
+)
+"""Every pair negotiate allows: JSON on the four transports, MessagePack on WebSockets and LongPolling."""
 
 
 @dataclass(frozen=True)
@@ -67,3 +89,10 @@ def transport(request: pytest.FixtureRequest) -> str:
     """Each test that takes this runs once per transport, in the server's priority order."""
     name: str = request.param
     return name
+
+
+@pytest.fixture(params=WIRES, ids=[w.id for w in WIRES])
+def wire(request: pytest.FixtureRequest) -> Wire:
+    """Each test that takes this runs once per hub protocol and transport pair that negotiate allows."""
+    pair: Wire = request.param
+    return pair

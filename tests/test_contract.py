@@ -1,7 +1,9 @@
 """The transport contract, against a real uvicorn server, once per transport.
 
 Every test that takes ``transport`` runs on WebSockets, ServerSentEvents, ForeverFrame and
-LongPolling. The client is ``gateway.client``; raw requests use its small h11 helper.
+LongPolling; every test that takes ``wire`` runs once per hub protocol and transport pair that
+negotiate allows (JSON on all four, MessagePack on WebSockets and LongPolling). The client is
+``gateway.client``; raw requests use its small h11 helper.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from gateway.protocol import hubjson
 from gateway.protocol.messages import Invocation
 
 if TYPE_CHECKING:
-    from conftest import LiveServer
+    from conftest import LiveServer, Wire
 
 TRANSPORT_NAMES = tuple(t.name for t in TRANSPORTS)
 LIMIT = 32 * 1024
@@ -126,8 +128,18 @@ async def test_negotiate_errors(server: LiveServer, method: str, query: str, sta
 # --- lifecycle, per transport ---------------------------------------------------------------------
 
 
-async def test_start_invoke_push_close(server: LiveServer, transport: str) -> None:
-    client = HubClient(server.url(), transport=transport)
+def test_the_wires_are_every_pair_negotiate_allows() -> None:
+    from conftest import WIRES
+
+    assert [tuple(w) for w in WIRES] == [
+        ("json", "WebSockets"), ("json", "ServerSentEvents"), ("json", "ForeverFrame"), ("json", "LongPolling"),
+        ("messagepack", "WebSockets"), ("messagepack", "LongPolling"),
+    ]
+
+
+async def test_start_invoke_push_close(server: LiveServer, wire: Wire) -> None:
+    transport = wire.transport
+    client = HubClient(server.url(), transport=transport, protocol=wire.protocol)
     echoes: list[Any] = []
     client.on("echo", echoes.append)
     await client.start()
@@ -145,9 +157,10 @@ async def test_start_invoke_push_close(server: LiveServer, transport: str) -> No
     assert (status, body) == (404, {"error": "no connection with this id"})
 
 
-async def test_group_push_arrives_in_order(server: LiveServer, transport: str) -> None:
+async def test_group_push_arrives_in_order(server: LiveServer, wire: Wire) -> None:
     group = secrets.token_hex(4)
-    async with started(server, transport) as client, started(server, transport) as pusher:
+    transport, protocol = wire.transport, wire.protocol
+    async with started(server, transport, protocol=protocol) as client, started(server, transport) as pusher:
         received: list[int] = []
         client.on("burst", lambda message: received.append(message["i"]))
         await client.invoke("Join", group)
@@ -377,10 +390,12 @@ async def test_foreverframe_refuses_an_origin_it_does_not_allow(server: LiveServ
 # --- stateful reconnect, per transport ---------------------------------------------------------------
 
 
-async def test_stateful_reconnect_has_no_gap_and_no_duplicate(server: LiveServer, transport: str) -> None:
+async def test_stateful_reconnect_has_no_gap_and_no_duplicate(server: LiveServer, wire: Wire) -> None:
     group = secrets.token_hex(4)
+    transport = wire.transport
     # ack_interval: nothing is acked during the test, so every resume replays everything, twice over
-    client = HubClient(server.url(), transport=transport, stateful_reconnect=True, ack_interval=60)
+    client = HubClient(server.url(), transport=transport, protocol=wire.protocol, stateful_reconnect=True,
+                       ack_interval=60)
     bursts: list[int] = []
     echoes: list[int] = []
     client.on("burst", lambda message: bursts.append(message["i"]))

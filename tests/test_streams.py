@@ -1,4 +1,5 @@
-"""Streams both ways and client results, against a real uvicorn, with the Python client, on every transport.
+"""Streams both ways and client results, against a real uvicorn, with the Python client, once per hub protocol and
+transport pair that negotiate allows (JSON on every transport, MessagePack on WebSockets and LongPolling).
 
 A server stream of 1,000 items arrives in order; a client stream of 1,000 items is summed; a client result
 answers with a value, an error, a timeout or a disconnect; a cancelled stream's ``finally`` runs within 1 s;
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from conftest import Wire
 from live import Live, serve_gateways
 from test_faults import Relay
 
@@ -23,6 +25,8 @@ from gateway.client import HubClient
 from gateway.client import HubError as ClientHubError
 from gateway.demo.hubs import EchoHub
 from gateway.hub import ClientResultError
+from gateway.protocol.hubprotocols import PROTOCOLS
+from gateway.protocol.messages import Completion, HubMessage, Invocation, StreamItem
 
 TRANSPORTS = ("WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling")
 SETTINGS = Settings(max_streams_per_connection=3, client_result_timeout=5.0, poll_timeout=1.0,
@@ -65,7 +69,11 @@ class StreamHub(Hub):
         return total
 
     async def record_sum(self, tag: str, stream: AsyncIterator[float]) -> None:
-        OUTCOMES[tag] = await self.sum(stream)
+        try:
+            OUTCOMES[tag] = await self.sum(stream)
+        except BaseException as exc:
+            OUTCOMES[tag] = exc
+            raise
 
     async def ask(self, tag: str, method: str, arg: Any, timeout: float) -> Any:
         try:
@@ -97,8 +105,8 @@ def live() -> Iterator[Live]:
 
 
 @contextlib.asynccontextmanager
-async def started(url: str, transport: str, **options: Any) -> AsyncIterator[HubClient]:
-    client = HubClient(url, transport=transport, **options)
+async def started(url: str, transport: str, protocol: str = "json", **options: Any) -> AsyncIterator[HubClient]:
+    client = HubClient(url, transport=transport, protocol=protocol, **options)
     await client.start()
     try:
         yield client
@@ -129,8 +137,8 @@ def transport(request: pytest.FixtureRequest) -> str:
 # --- the demo's contract ---------------------------------------------------------------------------
 
 
-async def test_the_demo_streams_both_ways_and_asks_the_client(live: Live, transport: str) -> None:
-    async with started(live.url("/hubs/echo"), transport) as client:
+async def test_the_demo_streams_both_ways_and_asks_the_client(live: Live, wire: Wire) -> None:
+    async with started(live.url("/hubs/echo"), wire.transport, wire.protocol) as client:
         items = [item async for item in client.stream("Counter", 1000, 0)]
         assert items == list(range(1000))
         assert await client.invoke("Sum", numbers(1000)) == sum(range(1000))
@@ -157,13 +165,13 @@ async def aiter_of(values: list[Any]) -> AsyncIterator[Any]:
 # --- server to client ------------------------------------------------------------------------------
 
 
-async def test_a_server_stream_of_1000_items_arrives_in_order(live: Live, transport: str) -> None:
-    async with started(live.url("/streams"), transport) as client:
+async def test_a_server_stream_of_1000_items_arrives_in_order(live: Live, wire: Wire) -> None:
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
         assert [item async for item in client.stream("Count", 1000, 0)] == list(range(1000))
 
 
-async def test_a_stream_that_fails_ends_with_its_error_after_its_items(live: Live, transport: str) -> None:
-    async with started(live.url("/streams"), transport) as client:
+async def test_a_stream_that_fails_ends_with_its_error_after_its_items(live: Live, wire: Wire) -> None:
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
         items: list[int] = []
         with pytest.raises(ClientHubError, match="failed after 3"):
             async for item in client.stream("FailAfter", 3):
@@ -171,9 +179,9 @@ async def test_a_stream_that_fails_ends_with_its_error_after_its_items(live: Liv
         assert items == [0, 1, 2]
 
 
-async def test_cancelling_a_stream_runs_its_finally_within_a_second(live: Live, transport: str) -> None:
-    tag = f"cancel-{transport}"
-    async with started(live.url("/streams"), transport) as client:
+async def test_cancelling_a_stream_runs_its_finally_within_a_second(live: Live, wire: Wire) -> None:
+    tag = f"cancel-{wire.id}"
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
         async with contextlib.aclosing(client.stream("Forever", tag)) as items:
             async for item in items:
                 if item == 3:
@@ -184,9 +192,9 @@ async def test_cancelling_a_stream_runs_its_finally_within_a_second(live: Live, 
         assert await client.invoke("Echo", 1) == 1
 
 
-async def test_a_closing_connection_runs_a_streams_finally_within_a_second(live: Live, transport: str) -> None:
-    tag = f"close-{transport}"
-    async with started(live.url("/streams"), transport) as client:
+async def test_a_closing_connection_runs_a_streams_finally_within_a_second(live: Live, wire: Wire) -> None:
+    tag = f"close-{wire.id}"
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
         stream = client.stream("Forever", tag)
         assert await anext(stream) == 0
     closed = time.monotonic()
@@ -196,12 +204,12 @@ async def test_a_closing_connection_runs_a_streams_finally_within_a_second(live:
 
 
 async def test_a_cut_mid_stream_under_stateful_reconnect_loses_and_repeats_nothing(
-    live: Live, transport: str,
+    live: Live, wire: Wire,
 ) -> None:
     relay = Relay(live.port)
     await relay.start()
     try:
-        async with started(relay.url("/streams"), transport, stateful_reconnect=True) as client:
+        async with started(relay.url("/streams"), wire.transport, wire.protocol, stateful_reconnect=True) as client:
             items: list[int] = []
             async for item in client.stream("Count", 300, 5):
                 items.append(item)
@@ -215,17 +223,17 @@ async def test_a_cut_mid_stream_under_stateful_reconnect_loses_and_repeats_nothi
 # --- client to server ------------------------------------------------------------------------------
 
 
-async def test_a_client_stream_of_1000_items_is_summed(live: Live, transport: str) -> None:
-    async with started(live.url("/streams"), transport) as client:
+async def test_a_client_stream_of_1000_items_is_summed(live: Live, wire: Wire) -> None:
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
         assert await client.invoke("Sum", numbers(1000)) == sum(range(1000))
 
 
-async def test_a_client_stream_that_fails_raises_in_the_hub_method(live: Live, transport: str) -> None:
+async def test_a_client_stream_that_fails_raises_in_the_hub_method(live: Live, wire: Wire) -> None:
     async def broken() -> AsyncIterator[int]:
         yield 1
         raise ValueError("the source broke")
 
-    async with started(live.url("/streams"), transport) as client:
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
         with pytest.raises(ClientHubError, match="the source broke"):
             await client.invoke("Sum", broken())
 
@@ -233,8 +241,8 @@ async def test_a_client_stream_that_fails_raises_in_the_hub_method(live: Live, t
 # --- client results --------------------------------------------------------------------------------
 
 
-async def test_a_client_result_returns_the_handlers_value(live: Live, transport: str) -> None:
-    async with started(live.url("/streams"), transport) as client:
+async def test_a_client_result_returns_the_handlers_value(live: Live, wire: Wire) -> None:
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
         async def slow_upper(text: str) -> str:
             await asyncio.sleep(0.01)
             return text.upper()
@@ -243,8 +251,8 @@ async def test_a_client_result_returns_the_handlers_value(live: Live, transport:
         assert await client.invoke("Ask", "value", "upper", "abc", 5.0) == "ABC"
 
 
-async def test_a_client_result_carries_the_clients_error(live: Live, transport: str) -> None:
-    async with started(live.url("/streams"), transport) as client:
+async def test_a_client_result_carries_the_clients_error(live: Live, wire: Wire) -> None:
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
         def refuse(_: Any) -> None:
             raise ValueError("no, thanks")
 
@@ -255,8 +263,8 @@ async def test_a_client_result_carries_the_clients_error(live: Live, transport: 
             await client.invoke("Ask", "nohandler", "nobody", 1, 5.0)
 
 
-async def test_a_client_result_times_out(live: Live, transport: str) -> None:
-    async with started(live.url("/streams"), transport) as client:
+async def test_a_client_result_times_out(live: Live, wire: Wire) -> None:
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
         client.on("sleepy", lambda _: asyncio.sleep(2))
         started_at = time.monotonic()
         with pytest.raises(ClientHubError, match="did not answer 'sleepy' within 0.3 s"):
@@ -265,9 +273,9 @@ async def test_a_client_result_times_out(live: Live, transport: str) -> None:
         assert await client.invoke("Echo", 1) == 1
 
 
-async def test_a_client_that_disconnects_fails_its_client_result(live: Live, transport: str) -> None:
-    tag = f"gone-{transport}"
-    client = HubClient(live.url("/streams"), transport=transport)
+async def test_a_client_that_disconnects_fails_its_client_result(live: Live, wire: Wire) -> None:
+    tag = f"gone-{wire.id}"
+    client = HubClient(live.url("/streams"), transport=wire.transport, protocol=wire.protocol)
     await client.start()
     asked = asyncio.Event()
 
@@ -306,24 +314,54 @@ async def test_gateway_clients_invoke_from_outside_a_hub(live: Live) -> None:
 # --- bad input ----------------------------------------------------------------------------------
 
 
-async def test_stray_stream_messages_are_ignored_and_the_connection_stays(live: Live, transport: str) -> None:
-    tag = f"stray-{transport}"
-    async with started(live.url("/streams"), transport) as client:
-        await client.send_raw('{"type":2,"invocationId":"no-such-stream","item":1}\x1e')  # unknown stream id
-        await client.send_raw('{"type":3,"invocationId":"never-asked","result":1}\x1e')  # completion never asked
-        await client.send_raw(
-            f'{{"type":1,"target":"RecordSum","arguments":["{tag}"],"streamIds":["u1"]}}\x1e'
-            '{"type":2,"invocationId":"u1","item":1}\x1e{"type":2,"invocationId":"u1","item":2}\x1e'
-            '{"type":3,"invocationId":"u1"}\x1e'
-            '{"type":2,"invocationId":"u1","item":100}\x1e{"type":3,"invocationId":"u1"}\x1e'  # after completion
-        )
+async def test_stray_stream_messages_are_ignored_and_the_connection_stays(live: Live, wire: Wire) -> None:
+    tag = f"stray-{wire.id}"
+    protocol = PROTOCOLS[wire.protocol]
+
+    def records(*messages: HubMessage) -> Any:
+        encoded = [protocol.encode(message) for message in messages]
+        return "".join(encoded) if wire.protocol == "json" else b"".join(encoded)
+
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
+        await client.send_raw(records(StreamItem("no-such-stream", 1)))  # unknown stream id
+        await client.send_raw(records(Completion("never-asked", 1, has_result=True)))  # a result never asked
+        await client.send_raw(records(
+            Invocation("RecordSum", [tag], stream_ids=["u1"]), StreamItem("u1", 1), StreamItem("u1", 2),
+            Completion("u1"),
+            StreamItem("u1", 100), Completion("u1"),  # after completion
+        ))
         assert await until(lambda: tag in OUTCOMES)
         assert OUTCOMES[tag] == 3
         assert await client.invoke("Echo", "alive") == "alive"
 
 
-async def test_a_stream_and_a_call_of_the_wrong_kind_are_refused(live: Live, transport: str) -> None:
-    async with started(live.url("/streams"), transport) as client:
+async def test_an_oversized_stream_item_closes_that_connection_only(live: Live, wire: Wire) -> None:
+    tag = f"oversized-{wire.id}"
+    limit = SETTINGS.max_message_size
+    over: Any = "x" * limit if wire.protocol == "json" else b"x" * limit
+
+    async def items() -> AsyncIterator[Any]:
+        yield 1
+        await asyncio.sleep(0.05)
+        yield over
+        yield 2
+
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as bystander:
+        bystander.on("double", lambda x: x * 2)
+        async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
+            with pytest.raises(ConnectionError):
+                await asyncio.wait_for(client.invoke("RecordSum", tag, items()), 5)
+            reason = await asyncio.wait_for(client.wait_closed(), 5)
+            assert reason is not None and f"exceeds the limit of {limit} bytes" in reason, reason
+        assert await until(lambda: tag in OUTCOMES, 1.0), "the hub method still waits for its stream"
+        assert not isinstance(OUTCOMES[tag], float), OUTCOMES[tag]
+        assert [item async for item in bystander.stream("Count", 3, 0)] == [0, 1, 2]
+        assert await bystander.invoke("Sum", numbers(10)) == 45
+        assert await bystander.invoke("Ask", f"{tag}-ask", "double", 21, 5.0) == 42
+
+
+async def test_a_stream_and_a_call_of_the_wrong_kind_are_refused(live: Live, wire: Wire) -> None:
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
         with pytest.raises(ClientHubError, match="streaming 'Count' method with a non-streaming invocation"):
             await client.invoke("Count", 1, 0)
         with pytest.raises(ClientHubError, match="non-streaming 'Echo' method with a streaming invocation"):
@@ -332,10 +370,10 @@ async def test_a_stream_and_a_call_of_the_wrong_kind_are_refused(live: Live, tra
             await client.invoke("Sum")
 
 
-async def test_too_many_streams_are_refused(live: Live, transport: str) -> None:
-    async with started(live.url("/streams"), transport) as client:
+async def test_too_many_streams_are_refused(live: Live, wire: Wire) -> None:
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
         limit = SETTINGS.max_streams_per_connection
-        streams = [client.stream("Forever", f"many-{transport}-{i}") for i in range(limit)]
+        streams = [client.stream("Forever", f"many-{wire.id}-{i}") for i in range(limit)]
         for stream in streams:
             assert await anext(stream) == 0
         with pytest.raises(ClientHubError, match=r"Too many streams on this connection \(limit 3\)"):
@@ -344,7 +382,7 @@ async def test_too_many_streams_are_refused(live: Live, transport: str) -> None:
             await client.invoke("Sum", numbers(1))
         for stream in streams:
             await stream.aclose()
-        assert await until(lambda: all(f"many-{transport}-{i}" in FINALLY for i in range(3)))
+        assert await until(lambda: all(f"many-{wire.id}-{i}" in FINALLY for i in range(3)))
         assert [item async for item in client.stream("Count", 2, 0)] == [0, 1]
 
 

@@ -41,6 +41,8 @@ log = logging.getLogger("gateway.client")
 Handler = Callable[..., Any]
 NETWORK_ERRORS = (OSError, TransportError, HttpError, h11.ProtocolError, EOFError)
 UPLOAD_BATCH = 64 * 1024
+CLOSED_BY_POST = frozenset({400, 413})
+"""A POST answered with one of these made the server close the connection; its error body says why."""
 """Characters of a client stream's items written together at most (while one write is in flight, items gather)."""
 Uploads = list[tuple[str, Any]]
 
@@ -439,6 +441,9 @@ class HubClient:
         except HttpError as exc:
             if exc.status == 404:
                 self._fail(f"the server no longer knows this connection: {exc.error}")
+                raise ConnectionError(self.close_error) from exc
+            if exc.status in CLOSED_BY_POST:  # the poll may never carry the Close message: this is the reason
+                self._fail(exc.error or str(exc))
                 raise ConnectionError(self.close_error) from exc
             await self._after_send_failure(connection, exc)
         except NETWORK_ERRORS as exc:

@@ -60,7 +60,7 @@ class ServerConnection:
 
     __slots__ = (
         "id", "token", "core", "wake", "stream", "transport", "user", "items", "groups", "posting", "clock",
-        "due", "_dispatch", "_on_close", "_schedule",
+        "due", "feeding", "_fed", "_dispatch", "_on_close", "_schedule",
     )
 
     def __init__(
@@ -80,6 +80,8 @@ class ServerConnection:
         self.posting = False  # a POST is being handled: another one meanwhile is a 409
         self.clock = clock
         self.due = float("inf")  # when the gateway's deadline heap next wakes this connection
+        self.feeding = False  # ``receive`` is parsing or dispatching: another feeder waits its turn
+        self._fed: asyncio.Future[None] | None = None  # created only when a feeder has to wait
         self._dispatch = dispatch
         self._on_close = on_close
         self._schedule = schedule
@@ -95,7 +97,24 @@ class ServerConnection:
         """Feed client data (text, or bytes on a Binary protocol) to the core and dispatch what it yields.
         Raises ProtocolError.
 
-        A text of many records is handled a batch at a time, giving the event loop a turn between
+        One feeder at a time: when a resumed stream's first data arrives while the replaced stream's reader
+        is still dispatching what it read, the new data waits, so that messages are dispatched in order.
+        """
+        while self.feeding:
+            if self._fed is None:
+                self._fed = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._fed)
+        self.feeding = True
+        try:
+            await self._feed(data)
+        finally:
+            self.feeding = False
+            fed, self._fed = self._fed, None
+            if fed is not None and not fed.done():
+                fed.set_result(None)
+
+    async def _feed(self, data: str | bytes) -> None:
+        """A text of many records is handled a batch at a time, giving the event loop a turn between
         batches: other connections keep their latency, and the output of one batch can be written
         before the next is parsed.
         """

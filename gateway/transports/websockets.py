@@ -28,7 +28,8 @@ class WebSocketsTransport(TransportBase):
             return
         await send({"type": "websocket.accept"})
         ended: list[int | None] = []  # set by the reader: the close code to answer with, None once the client left
-        reader = asyncio.ensure_future(self._read(conn, receive, ended))
+        reading = _Reading()
+        reader = asyncio.ensure_future(self._read(conn, receive, ended, reading))
 
         async def write(payload: str | bytes) -> None:
             if isinstance(payload, str):
@@ -45,20 +46,22 @@ class WebSocketsTransport(TransportBase):
             log.info("connection %s: websocket write failed: %r", conn.id, exc)
         finally:
             code = ended[0] if ended else 1000  # the reader still running: the server ends the stream
-            await cancel(reader)
+            await reading.stop(reader)
             release(conn, generation, self)
             if code is not None and not stalled:
                 with contextlib.suppress(Exception):
                     await within_send_timeout(conn, send({"type": "websocket.close", "code": code}))
 
-    async def _read(self, conn: ServerConnection, receive: Receive, ended: list[int | None]) -> None:
+    async def _read(
+        self, conn: ServerConnection, receive: Receive, ended: list[int | None], reading: _Reading,
+    ) -> None:
         """Feed the client's frames to the connection until it leaves or breaks the protocol.
 
         A protocol error is answered with a close frame carrying its code (1002, 1009; 1003 for a binary
         frame on a JSON connection). A message over ``max_frame_size`` is refused whole, before any of its
         records is read. Binary frames carry the handshake (as some clients send it) and MessagePack records.
         """
-        while True:
+        while not reading.stopping:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 ended.append(None)
@@ -70,6 +73,7 @@ class WebSocketsTransport(TransportBase):
                     conn.close("binary frames are not supported; use the Text transfer format")
                     ended.append(1003)
                     return
+            reading.feeding = True
             try:
                 _check_size(data, conn.core.limits.max_frame_size)
                 await conn.receive(data)
@@ -78,6 +82,30 @@ class WebSocketsTransport(TransportBase):
                 conn.close(exc.message)
                 ended.append(exc.ws_code)
                 return
+            finally:
+                reading.feeding = False
+
+
+class _Reading:
+    """Whether a WebSocket's reader is feeding the connection, and whether it should stop."""
+
+    __slots__ = ("feeding", "stopping")
+
+    def __init__(self) -> None:
+        self.feeding = False
+        self.stopping = False
+
+    async def stop(self, reader: asyncio.Future[None]) -> None:
+        """End the reader, never in the middle of a feed: the messages of a frame are counted by the sequence
+        ledger before they are dispatched, so a feed cut short would lose messages that a resume's replay
+        then skips as already received. A reader waiting for the next frame is cancelled at once."""
+        self.stopping = True
+        if self.feeding:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(reader)
+            if reader.done():
+                return
+        await cancel(reader)
 
 
 def _check_size(text: str | bytes, limit: int) -> None:
