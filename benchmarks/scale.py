@@ -368,7 +368,7 @@ class Bench:
         self.redis_url = f"redis://{HOST}:{redis_port}/0"
         import redis.asyncio as aioredis
 
-        probe = aioredis.from_url(self.redis_url)
+        probe = aioredis.Redis(connection_pool=aioredis.ConnectionPool.from_url(self.redis_url))
         try:
             for _ in range(100):
                 with contextlib.suppress(Exception):

@@ -39,8 +39,6 @@ STREAM_TYPES = (collections.abc.AsyncIterator, collections.abc.AsyncIterable, co
 YIELD_EVERY = 64
 """A server stream lets the event loop run after this many items that did not wait (a generator that never
 awaits would otherwise hold the loop)."""
-ROOM_POLL = 0.005
-"""How often a stream that waits for its connection's output to drain looks again, in seconds."""
 
 
 class HubError(Exception):
@@ -167,19 +165,12 @@ class UploadStream(AsyncIterator[Any]):
 # --- server to client ---------------------------------------------------------------------------
 
 
-async def _room(conn: ServerConnection, limit: int) -> None:
-    """Wait while the connection's output exceeds ``limit`` bytes (its client is slow), or it closed."""
-    core = conn.core
-    while core.buffered > limit and core.state is not State.CLOSED:
-        await asyncio.sleep(ROOM_POLL)
-
-
 async def _items(conn: ServerConnection, invocation_id: str, iterator: AsyncIterator[Any], limit: int) -> None:
     """Push each item of ``iterator`` as a StreamItem, waiting for room; raises what the iterator raises."""
     unyielded = 0
     async for item in iterator:
         if conn.core.buffered > limit:
-            await _room(conn, limit)
+            await conn.drained(limit)
             unyielded = 0
         if conn.core.state is State.CLOSED:
             return

@@ -368,9 +368,19 @@ class Connection:
         """Everything queued as one payload (``str`` or ``bytes``, as the protocol's records), marking trackable
         records as awaiting their ack; "" when there is nothing."""
         ledger = self._ledger
+        queue = self._queue
+        if len(queue) == 1 and not ledger.ack_due:  # the common case of a push: one record, no ack
+            seq, record = queue[0]
+            self._queue = []
+            if seq:
+                ledger.sent(seq, record)
+            self._queued_bytes = 0
+            self._last_sent = now
+            self.messages_out += 1
+            self.bytes_out += len(record) if record.__class__ is bytes or record.isascii() else _utf8_len(record)
+            return record
         ack = ledger.take_ack()
         parts: list[Any] = [ack] if ack else []
-        queue = self._queue
         if queue:
             self._queue = []
             for seq, record in queue:

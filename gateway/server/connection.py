@@ -60,7 +60,7 @@ class ServerConnection:
 
     __slots__ = (
         "id", "token", "core", "wake", "stream", "transport", "user", "items", "groups", "posting", "clock",
-        "due", "feeding", "_fed", "_dispatch", "_on_close", "_schedule",
+        "due", "feeding", "_fed", "room", "_dispatch", "_on_close", "_schedule",
     )
 
     def __init__(
@@ -82,6 +82,8 @@ class ServerConnection:
         self.due = float("inf")  # when the gateway's deadline heap next wakes this connection
         self.feeding = False  # ``receive`` is parsing or dispatching: another feeder waits its turn
         self._fed: asyncio.Future[None] | None = None  # created only when a feeder has to wait
+        self.room: asyncio.Future[None] | None = None
+        """Done when the output may have shrunk (a write, an Ack, the close); made only while a stream waits."""
         self._dispatch = dispatch
         self._on_close = on_close
         self._schedule = schedule
@@ -99,43 +101,59 @@ class ServerConnection:
 
         One feeder at a time: when a resumed stream's first data arrives while the replaced stream's reader
         is still dispatching what it read, the new data waits, so that messages are dispatched in order.
+        A text of many records is handled a batch at a time, giving the event loop a turn between batches:
+        other connections keep their latency, and the output of one batch can be written before the next
+        is parsed.
         """
         while self.feeding:
-            if self._fed is None:
-                self._fed = asyncio.get_running_loop().create_future()
-            await asyncio.shield(self._fed)
+            await self._turn()
         self.feeding = True
+        core = self.core
         try:
-            await self._feed(data)
+            received = core.receive(data, self.clock())
+            while True:
+                if received.unknown is not None:
+                    log.info("connection %s: ignored a message of unknown type %d (further ones are ignored "
+                             "silently)", self.id, received.unknown)
+                if core.has_output:
+                    self.wake.set()
+                if received.handshake:
+                    self.reschedule()
+                if received.messages or received.handshake:
+                    await self._dispatch(self, received)
+                if not received.more:
+                    return
+                await asyncio.sleep(0)
+                if core.state is State.CLOSED:
+                    return
+                received = core.receive("", self.clock())
         finally:
             self.feeding = False
             fed, self._fed = self._fed, None
             if fed is not None and not fed.done():
                 fed.set_result(None)
+            if self.room is not None:
+                self.shrank()
 
-    async def _feed(self, data: str | bytes) -> None:
-        """A text of many records is handled a batch at a time, giving the event loop a turn between
-        batches: other connections keep their latency, and the output of one batch can be written
-        before the next is parsed.
-        """
+    async def _turn(self) -> None:
+        """Wait until the feeder in progress is done."""
+        if self._fed is None:
+            self._fed = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._fed)
+
+    async def drained(self, limit: int) -> None:
+        """Wait until at most ``limit`` bytes are unsent or unacknowledged, or the connection closed."""
         core = self.core
-        received = core.receive(data, self.clock())
-        while True:
-            if received.unknown is not None:
-                log.info("connection %s: ignored a message of unknown type %d (further ones are ignored silently)",
-                         self.id, received.unknown)
-            if core.has_output:
-                self.wake.set()
-            if received.handshake:
-                self.reschedule()
-            if received.messages or received.handshake:
-                await self._dispatch(self, received)
-            if not received.more:
-                return
-            await asyncio.sleep(0)
-            if core.state is State.CLOSED:
-                return
-            received = core.receive("", self.clock())
+        while core.buffered > limit and core.state is not State.CLOSED:
+            if self.room is None:
+                self.room = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self.room)
+
+    def shrank(self) -> None:
+        """The output may be smaller now: wake whoever waits in ``drained``."""
+        room, self.room = self.room, None
+        if room is not None and not room.done():
+            room.set_result(None)
 
     def push(self, record: str | bytes, *, trackable: bool = True) -> None:
         """Queue a record encoded with the connection's protocol; a consumer too slow to keep up is closed."""
@@ -157,12 +175,14 @@ class ServerConnection:
             return
         self.core.close(error, allow_reconnect=allow_reconnect)
         self.wake.set()
+        self.shrank()
         self._on_close(self)
 
     def hand_over(self) -> None:
         """This process lets the connection go to another: its streams end, the client is told nothing."""
         self.core.close("handed over", notify=False)
         self.wake.set()
+        self.shrank()
 
     def __repr__(self) -> str:
         return f"<ServerConnection {self.id} {self.core.state.value} {self.stream}>"

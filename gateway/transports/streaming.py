@@ -12,11 +12,25 @@ from .base import Stalled, TransportBase, cancel, claim, pump, release, within_s
 
 
 class StreamingTransport(TransportBase):
-    """Subclasses give ``headers``, ``prelude``, ``frame`` and ``end``, and may refuse a request in ``admit``."""
+    """Subclasses give ``headers``, ``prelude``, ``frame`` and ``end``, and may refuse a request in ``admit``.
+
+    A fan-out pushes the same record object to every connection, and a connection with nothing else queued
+    writes it as it is, so the transport remembers its last framing: one framing per message, not per client.
+    """
 
     headers: ClassVar[list[tuple[bytes, bytes]]]
     end: ClassVar[bytes] = b""
     binary: ClassVar[bool] = False
+    _last: tuple[str, bytes] = ("", b"")
+
+    def framed(self, text: str) -> bytes:
+        """``frame(text)``, from the last framing when ``text`` is the very same object."""
+        last = self._last
+        if last[0] is text:
+            return last[1]
+        body = self.frame(text)
+        self._last = (text, body)
+        return body
 
     async def admit(self, request: Request, send: Send) -> bool:
         """Whether to serve ``request``; when not, the refusal has been sent."""
@@ -46,7 +60,7 @@ class StreamingTransport(TransportBase):
             await send({"type": "http.response.body", "body": self.prelude(request), "more_body": True})
 
             async def write(text: str) -> None:
-                await send({"type": "http.response.body", "body": self.frame(text), "more_body": True})
+                await send({"type": "http.response.body", "body": self.framed(text), "more_body": True})
 
             await pump(conn, generation, write, gone)
             if not gone.done():
