@@ -116,6 +116,13 @@ class Server:
         """A new connection of this process (what negotiate opens)."""
         return self.lifecycle.create(stateful, user, version=version)
 
+    def cut(self, connection_id: str) -> bool:
+        """End the stream of a connection (by its public id) as a network drop would, so that its client resumes
+        it: for demos and tests of recovery. False when this process holds no such connection, or no stream of it
+        is attached."""
+        conn = self.registry.by_id.get(connection_id)
+        return conn is not None and conn.cut()
+
     def tick(self, now: float) -> None:
         """Send the keep-alives due at ``now``, close the connections whose deadlines passed, and expire
         pending connections.

@@ -165,6 +165,21 @@ class ServerConnection:
         self.wake.set()
         self._on_close(self)
 
+    def cut(self) -> bool:
+        """End the stream attached now as a network drop would (a demo's "cut", a test's): a connection with
+        stateful reconnect waits for its client to resume, any other one closes. False if no stream was attached."""
+        if not self.core.attached:
+            return False
+        if not self.core.stateful:
+            self.close("the stream was cut")
+            return True
+        log.info("connection %s: its %s stream is cut", self.id, self.stream)
+        self.core.cut(self.now())
+        self.stream = None
+        self.wake.set()
+        self.reschedule()
+        return True
+
     def hand_over(self) -> None:
         """This process lets the connection go to another: its streams end, the client is told nothing."""
         self.core.close("handed over", notify=False)
