@@ -1,4 +1,5 @@
-"""``python -m benchmarks run --quick | --full | --smoke``: run the suite and write its results.
+"""``python -m benchmarks run --quick | --full | --smoke``: run the suite and write its results;
+``python -m benchmarks conditions [--quick | --full]``: the transports through an emulated network.
 
 Results go to ``benchmarks/results/<mode>/`` (results.json, report.md, PNG plots); a full run also
 rewrites ``benchmarks/RESULTS.md``. ``python -m benchmarks report DIR`` redraws a report from its
@@ -21,6 +22,11 @@ from .run import PLANS, ROOT, Runner, save
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["conditions"]:  # its own options: --quick (default) or --full
+        from .conditions import main as conditions
+
+        return conditions(args_in[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the benchmarks")

@@ -18,8 +18,10 @@ from starlette.routing import BaseRoute, Route
 
 from ..app import DEFAULT_SETTINGS, Gateway
 from ..backplane import Backplane, InProcessBackplane
+from ..server.routing import GatewayRoute
 from ..server.settings import Settings
 from ..transports import TRANSPORT_NAMES
+from .conditions import Conditions, Delay
 from .hubs import ChatHub, EchoHub, JobsHub, job_group
 from .jobs import Job, Jobs, JobStore, MemoryJobStore, RedisJobStore
 
@@ -94,6 +96,8 @@ class Demo:
         bound_hub = type("JobsHub", (JobsHub,), {"jobs": self.queue})
         self.jobs = Gateway(bound_hub, name="jobs", **options)
         self.gateways = (self.jobs, Gateway(EchoHub, name="echo", **options), Gateway(ChatHub, name="chat", **options))
+        self.delay = Delay(self.jobs)  # the comparison page's server-side link delay (0: none)
+        self.conditions = Conditions(self.jobs, self.delay)
 
     async def _publish(self, job: Job, event: dict[str, Any]) -> None:
         await self.jobs.clients.group(job_group(job.id)).send("progress", event)
@@ -142,7 +146,7 @@ class Demo:
         await self.backplane.close()
 
     def routes(self) -> list[BaseRoute]:
-        jobs, echo, chat = self.gateways
+        _, echo, chat = self.gateways
         return [
             _page_route("index.html"), _page_route("compare.html"), _page_route("chat.html"),
             Route("/static/{name}", _static),
@@ -150,7 +154,9 @@ class Demo:
             Route("/jobs/{job_id}", self.get_job, methods=["GET"]),
             Route("/jobs/{job_id}/cancel", self.cancel_job, methods=["POST"]),
             Route("/health", self.health),
-            jobs.route("/hubs/jobs"), echo.route("/hubs/echo"), chat.route("/hubs/chat"),
+            Route("/demo/wire", self.conditions.wire), Route("/demo/cut", self.conditions.cut, methods=["POST"]),
+            Route("/demo/delay", self.conditions.set_delay, methods=["POST"]),
+            GatewayRoute("/hubs/jobs", self.delay), echo.route("/hubs/echo"), chat.route("/hubs/chat"),
         ]
 
 

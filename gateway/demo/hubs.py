@@ -61,6 +61,10 @@ class JobsHub(Hub):
     async def cancel(self, job_id: str) -> bool:
         return await self.jobs.cancel(str(job_id))
 
+    async def now(self) -> float:
+        """The server's clock (ms since the epoch): the comparison page's first round trip."""
+        return time.time() * 1000
+
 
 class EchoHub(Hub):
     """Round trips and pushes, for benchmarks and outside checks."""
