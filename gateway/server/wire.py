@@ -9,6 +9,7 @@ a TCP capture sees; TCP, TLS and the server's own WebSocket pings are not in it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import astuple, dataclass
 from http import HTTPStatus
 
@@ -115,20 +116,28 @@ def _http_receive(wire: Wire, receive: Receive) -> Receive:
     return counted
 
 
+# The senders are plain functions returning the ASGI server's awaitable: no coroutine of their own per write,
+# which a fan-out pays once per recipient.
 def _http_send(wire: Wire, scope: Scope, send: Send) -> Send:
     chunked = False
 
-    async def counted(message: Message) -> None:
+    def counted(message: Message) -> Awaitable[None]:
         nonlocal chunked
-        if message["type"] == "http.response.start":
+        kind = message["type"]
+        if kind == "http.response.body":  # the frequent one, inline: a streaming response's every chunk
+            size = len(message.get("body", b""))
+            if size:
+                wire.frames_out += 1
+            if chunked:
+                size += (len(hex(size)) + 2 if size else 0) + (0 if message.get("more_body", False) else CHUNK_END)
+            wire.bytes_out += size  # a chunk: hex size, CRLF, data, CRLF
+        elif kind == "http.response.start":
             status: int = message["status"]
             headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
             chunked = (status not in (204, 304) and scope.get("method") != "HEAD"
                        and not any(name.lower() == b"content-length" for name, _ in headers))
             wire.bytes_out += response_head(status, headers, chunked)
-        elif message["type"] == "http.response.body":
-            _count_body(wire, message, chunked)
-        await send(message)
+        return send(message)
 
     return counted
 
@@ -162,12 +171,14 @@ def _ws_receive(wire: Wire, receive: Receive) -> Receive:
 
 
 def _ws_send(wire: Wire, send: Send) -> Send:
-    async def counted(message: Message) -> None:
+    def counted(message: Message) -> Awaitable[None]:
         kind = message["type"]
         if kind == "websocket.send":
             data = message.get("text")
             wire.frames_out += 1
-            wire.bytes_out += ws_frame(_size((message.get("bytes") or b"") if data is None else data), False)
+            size = len(data) if data is not None and data.isascii() else _size(message.get("bytes") or b""
+                                                                              if data is None else data)
+            wire.bytes_out += size + (2 if size < 126 else 4 if size < 65536 else 10)
         elif kind == "websocket.accept":
             wire.bytes_out += WS_ACCEPT + sum(len(n) + len(v) + 4 for n, v in message.get("headers", ()))
         elif kind == "websocket.close":
@@ -177,7 +188,7 @@ def _ws_send(wire: Wire, send: Send) -> Send:
             wire.bytes_out += response_head(message["status"], list(message.get("headers", ())), False)
         elif kind == "websocket.http.response.body":
             _count_body(wire, message, False)
-        await send(message)
+        return send(message)
 
     return counted
 
