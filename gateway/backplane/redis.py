@@ -33,11 +33,13 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from opentelemetry import metrics
 from redis.exceptions import RedisError
 
 from ..protocol.broadcast import Broadcast
@@ -59,6 +61,17 @@ from .messages import (
 )
 
 log = logging.getLogger("gateway.redis")
+
+_meter = metrics.get_meter("gateway")
+_LATENCY_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1]
+_publish_duration = _meter.create_histogram(
+    "gateway.backplane.publish.duration", unit="s", description="Time to publish a message to Redis.",
+    explicit_bucket_boundaries_advisory=_LATENCY_BUCKETS)
+_lag = _meter.create_histogram(
+    "gateway.backplane.lag", unit="s", explicit_bucket_boundaries_advisory=_LATENCY_BUCKETS,
+    description="Time from publishing a send to its coming back from Redis to this process, before delivery.")
+_IN_FLIGHT = 1000
+"""At most this many own sends wait for their return to measure the lag (Redis may lose them when it is down)."""
 
 
 @dataclass(slots=True)
@@ -100,6 +113,7 @@ class RedisBackplane:
         self._listener: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._in_flight: dict[str, float] = {}  # own sends on their way through Redis, when they left
         self.healthy = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -171,6 +185,7 @@ class RedisBackplane:
                 if self.healthy:
                     log.warning("backplane node %s: redis unavailable (%s); local delivery only", self.node, exc)
                 self.healthy = False
+                self._in_flight.clear()
                 assert self._ready is not None
                 self._ready.set()
                 await asyncio.sleep(1.0)
@@ -184,7 +199,12 @@ class RedisBackplane:
         task.add_done_callback(self._tasks.discard)
 
     async def _publish(self, channel: str, message: Message) -> None:
-        await self._redis.publish(channel, encode(message))
+        data = encode(message)
+        started = time.perf_counter()
+        if isinstance(message, Send) and len(self._in_flight) < _IN_FLIGHT:
+            self._in_flight[data] = started
+        await self._redis.publish(channel, data)
+        _publish_duration.record(time.perf_counter() - started)
 
     # --- sends and groups --------------------------------------------------------------------
 
@@ -319,6 +339,10 @@ class RedisBackplane:
     # --- the one place messages come in ------------------------------------------------------
 
     async def _received(self, data: str) -> None:
+        if self._in_flight:
+            started = self._in_flight.pop(data, None)
+            if started is not None:
+                _lag.record(time.perf_counter() - started)
         try:
             message = decode(data)
         except ValueError as exc:

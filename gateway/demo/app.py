@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..app import DEFAULT_SETTINGS, Gateway
 from ..backplane import Backplane, InProcessBackplane
+from ..server import telemetry
 from ..server.settings import Settings
 from ..transports import TRANSPORT_NAMES
 from .hubs import ChatHub, EchoHub, JobsHub, job_group
@@ -123,6 +124,20 @@ class Demo:
             return JSONResponse({"error": "no such job"}, 404)
         return JSONResponse({"cancelled": await self.queue.cancel(job_id)})
 
+    async def ready(self, request: Request) -> Response:
+        """200 while this process takes new connections; 503 once it drains or stops (balancers take it out)."""
+        if any(g.draining or g.stopping for g in self.gateways):
+            return JSONResponse({"ready": False, "error": "draining"}, 503)
+        return JSONResponse({"ready": True})
+
+    async def metrics(self, request: Request) -> Response:
+        """The gateway's metrics in the Prometheus text format (404 when the demo runs without them)."""
+        text = telemetry.exposition()
+        if text is None:
+            return JSONResponse({"error": "metrics are off"}, 404)
+        body, media_type = text
+        return Response(body, headers={"content-type": media_type})
+
     async def health(self, request: Request) -> Response:
         """Backplane status, and the connections this process holds per hub."""
         healthy = self.backplane.healthy
@@ -150,6 +165,8 @@ class Demo:
             Route("/jobs/{job_id}", self.get_job, methods=["GET"]),
             Route("/jobs/{job_id}/cancel", self.cancel_job, methods=["POST"]),
             Route("/health", self.health),
+            Route("/ready", self.ready),
+            Route("/metrics", self.metrics),
             jobs.route("/hubs/jobs"), echo.route("/hubs/echo"), chat.route("/hubs/chat"),
         ]
 
@@ -171,14 +188,17 @@ def _page_route(name: str) -> Route:
 def create_app(
     *, transports: Iterable[str] = TRANSPORT_NAMES, allowed_origins: Iterable[str] = ("*",),
     settings: Settings = DEFAULT_SETTINGS, job_workers: int = 4, redis_url: str | None = None,
-    trusted_proxies: Iterable[str] = (), body_timeout: float = 10.0,
+    trusted_proxies: Iterable[str] = (), body_timeout: float = 10.0, metrics: bool = True,
 ) -> Starlette:
     """The demo as an ASGI app: ``/``, ``/jobs``, and the hubs under ``/hubs``.
 
     With ``redis_url`` the hubs share a Redis backplane and the jobs live in Redis, so several
     processes serve the same demo and job workers may run in yet other processes. ``trusted_proxies``
-    goes to every hub's ``Gateway``; ``body_timeout`` bounds the reading of a ``POST /jobs`` body.
+    goes to every hub's ``Gateway``; ``body_timeout`` bounds the reading of a ``POST /jobs`` body. ``metrics``
+    serves ``GET /metrics`` (it installs the OpenTelemetry SDK with a Prometheus reader: the ``otel`` extra).
     """
+    if metrics:
+        telemetry.enable_prometheus()
     backplane: Backplane = InProcessBackplane()
     store: JobStore = MemoryJobStore()
     if redis_url:

@@ -3,18 +3,21 @@ endpoints, after the origin policy. It composes the server's parts and knows the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 
-from ..backplane import Backplane
+from ..backplane import Backplane, InProcessBackplane
 from ..protocol import Limits
 from ..protocol.negotiate import NegotiateRequest
 from ..transports import BY_NAME, TRANSPORT_NAMES, Transport, TransportOptions
-from . import compression, redact
+from . import compression, metrics, redact
 from .asgi import Receive, Request, Scope, Send, refuse, respond
 from .connection import ServerConnection
 from .deadlines import Deadlines
+from .draining import RETRY_SOON, drain
 from .endpoints import Endpoints
 from .handler import Handler
 from .lifecycle import Lifecycle
@@ -88,6 +91,10 @@ class Server:
         backplane.register(name, self.node)
         self._started = False
         self.stopping = False  # the server is shutting down: no new connections
+        self.draining: asyncio.Task[int] | None = None  # handing the connections to other processes (drain())
+        self.drain_timeout = 30.0
+        """How long a drain on SIGTERM waits for the clients to resume on other processes."""
+        metrics.watch(self)
 
     @property
     def allowed_origins(self) -> frozenset[str]:
@@ -101,6 +108,10 @@ class Server:
     @bad_tokens.setter
     def bad_tokens(self, limiter: BadTokenLimiter) -> None:
         self.endpoints.bad_tokens = limiter
+
+    def live(self) -> Iterable[ServerConnection]:
+        """The connections this process holds now (what the metrics count)."""
+        return self.registry.by_id.values()
 
     def origin_allowed(self, request: Request, origin: str) -> bool:
         return self.origins.allows(request, origin)
@@ -130,6 +141,7 @@ class Server:
         await self._start()
         request = Request(scope)
         if await self.origins.refused(request, send):
+            metrics.refuse("origin")
             return
         if scope["type"] == "http":
             send = self.origins.cors(request, send)
@@ -152,15 +164,19 @@ class Server:
     async def _open(self, query: NegotiateRequest, user: str | None, request: Request) -> ServerConnection | Refusal:
         """Open a connection for a negotiate, unless the server stops or holds as many as it may."""
         busy = self.settings.busy_retry_after
-        if self.stopping:
+        if self.stopping or self.draining:
+            metrics.refuse("stopping")
             return Refusal(503, "the server is shutting down", busy)
         if len(self.registry) - len(self.pending) >= self.settings.max_connections:
+            metrics.refuse("limits")
             return Refusal(503, "too many connections", busy)
         client = self.proxies.client(request.scope)
         refusal = self.expiry.refusal(client)
         if refusal is not None:
+            metrics.refuse("limits")
             log.info("negotiate refused (%d) for %s: %s", refusal.status, client, refusal.error)
             return refusal
+        metrics.negotiates.add(1)
         conn = self.create(query.stateful_reconnect, user, version=query.version)
         self.expiry.add(conn.id, client)
         await self.backplane.announce(self.name, conn.token, conn.id)
@@ -171,6 +187,8 @@ class Server:
         token = request.query.get("id")
         if not token:
             return refuse(request, send, 400, "the id query parameter is required")
+        if self.draining and request.method == "GET":  # a stream: resume on another process (no claim here)
+            return refuse(request, send, 503, "this process is draining: resume on another one", RETRY_SOON)
         match await self.tokens.lookup(token, request):
             case Found(conn):
                 return self._dispatch(conn, request, receive, send)
@@ -209,14 +227,38 @@ class Server:
                 return
 
     def _server_stopping(self) -> None:
-        """The process was asked to stop (SIGTERM, Ctrl+C): end every stream now, so the server can finish."""
-        if not self.stopping:
+        """The process was asked to stop (SIGTERM, Ctrl+C): with a shared backplane, drain (the connections
+        move to other processes); else end every stream now, so the server can finish."""
+        if self.stopping or self.draining:
+            return
+        if self.movable:
+            log.info("server stopping: draining %d connections of %s", len(self.registry), self.name)
+            self.draining = asyncio.ensure_future(drain(self.registry, self.clock, self.drain_timeout))
+        else:
             log.info("server stopping: closing %d connections of %s", len(self.registry), self.name)
             self.lifecycle.spawn(self.shutdown())
 
+    @property
+    def movable(self) -> bool:
+        """Whether connections can move to another process: the backplane is shared (Redis) and up."""
+        return not isinstance(self.backplane, InProcessBackplane) and self.backplane.healthy
+
+    async def drain(self, timeout: float = 30.0) -> int:
+        """Stop taking negotiates and streams, end every stream so that its client resumes on another process
+        (which takes the connection over through the backplane), and wait until none is left here or
+        ``timeout`` passed. Returns how many are left; ``shutdown`` closes those. Calling it again waits on the
+        same drain."""
+        if self.draining is None:
+            self.draining = asyncio.ensure_future(drain(self.registry, self.clock, timeout))
+        return await asyncio.shield(self.draining)
+
     async def shutdown(self) -> None:
         """Close every connection with a Close record that lets its client reconnect (elsewhere), refuse new
-        ones, and stop the timers. The server calls it when it stops; it may be called again."""
+        ones, and stop the timers; after a drain in progress, if any. The server calls it when it stops; it may
+        be called again."""
+        if self.draining is not None and not self.stopping:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.draining)
         self.stopping = True
         for conn in self.registry:
             conn.close("server shutting down", allow_reconnect=True)

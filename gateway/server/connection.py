@@ -60,7 +60,7 @@ class ServerConnection:
 
     __slots__ = (
         "id", "token", "core", "wake", "stream", "transport", "user", "items", "groups", "posting", "clock",
-        "due", "feeding", "_fed", "_dispatch", "_on_close", "_schedule",
+        "due", "feeding", "leaving", "_fed", "_dispatch", "_on_close", "_schedule",
     )
 
     def __init__(
@@ -82,6 +82,7 @@ class ServerConnection:
         self.due = float("inf")  # when the gateway's deadline heap next wakes this connection
         self.feeding = False  # ``receive`` is parsing or dispatching: another feeder waits its turn
         self._fed: asyncio.Future[None] | None = None  # created only when a feeder has to wait
+        self.leaving = False  # this process drains: the client is to resume elsewhere
         self._dispatch = dispatch
         self._on_close = on_close
         self._schedule = schedule
@@ -158,6 +159,16 @@ class ServerConnection:
         self.core.close(error, allow_reconnect=allow_reconnect)
         self.wake.set()
         self._on_close(self)
+
+    def let_go(self) -> None:
+        """This process drains: end the attached stream, keep the connection for its client to resume on
+        another process (which takes it over through the backplane)."""
+        self.leaving = True
+        if self.core.attached:
+            self.core.let_go(self.clock())
+            self.stream = None
+            self.reschedule()
+            self.wake.set()
 
     def hand_over(self) -> None:
         """This process lets the connection go to another: its streams end, the client is told nothing."""
