@@ -10,9 +10,10 @@ from .hub import Hub, HubError
 from .protocol import Limits
 from .server.settings import Settings
 from .server.view import ConnectionCounts, ConnectionInfo, ConnectionsView
+from .server.wire import WireCounts
 
 __all__ = [
     "ConnectionCounts", "ConnectionInfo", "ConnectionsView", "Gateway", "Hub", "HubClients", "HubError", "Limits",
-    "Refused", "Settings",
+    "Refused", "Settings", "WireCounts",
 ]
 __version__ = "0.1.0"

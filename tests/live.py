@@ -86,8 +86,10 @@ class Live:
 
 
 @contextlib.contextmanager
-def serve(app: Any, *, access_log: bool = False, log_level: str = "warning") -> Iterator[Live]:
-    """Serve ``app`` on a free port in a thread; stop it on exit."""
+def serve(
+    app: Any, *, access_log: bool = False, log_level: str = "warning", http: str = "h11", ws: str = "wsproto",
+) -> Iterator[Live]:
+    """Serve ``app`` on a free port in a thread (``http`` and ``ws``: uvicorn's implementations); stop it on exit."""
     port = free_port()
     in_flight: Counter[str] = Counter()
 
@@ -103,7 +105,7 @@ def serve(app: Any, *, access_log: bool = False, log_level: str = "warning") -> 
             in_flight[token] -= 1
 
     config = uvicorn.Config(
-        counted, host="127.0.0.1", port=port, http="h11", ws="wsproto", log_level=log_level,
+        counted, host="127.0.0.1", port=port, http=http, ws=ws, log_level=log_level,
         timeout_graceful_shutdown=1, access_log=access_log, lifespan="on",
     )
     server = uvicorn.Server(config)

@@ -13,6 +13,7 @@ from gateway import ConnectionInfo, Gateway
 from gateway.client import HubClient
 from gateway.demo.hubs import EchoHub
 from gateway.server.asgi import Request
+from gateway.server.wire import WireCounts
 
 TRANSPORTS = ("WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling")
 
@@ -97,5 +98,7 @@ def test_the_view_is_frozen_and_holds_no_connection_object(live: Live) -> None:
     mine = next(i for i in snapshot if i.id == token)
     with pytest.raises(dataclasses.FrozenInstanceError):
         mine.user = "mallory"  # type: ignore[misc]
-    plain = str | int | float | frozenset | None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mine.wire.bytes_in = 0  # type: ignore[misc]
+    plain = str | int | float | frozenset | WireCounts | None
     assert all(isinstance(getattr(mine, f.name), plain) for f in dataclasses.fields(mine))

@@ -209,6 +209,16 @@ def test_a_new_stream_replaces_the_attached_one() -> None:
     assert conn.detach(2, 2.0)
 
 
+def test_a_cut_ends_the_attached_stream_and_waits_for_a_resume() -> None:
+    conn = connected()
+    assert conn.cut(1.0)
+    assert state_of(conn) is State.DETACHED and conn.generation == 2
+    assert not conn.detach(1, 1.5)  # the cut stream's I/O ends late: no effect
+    assert not conn.cut(2.0)  # nothing attached
+    assert conn.attach(3.0, resume=True) == 3
+    assert state_of(conn) is State.CONNECTED
+
+
 def test_a_stream_that_ends_before_the_handshake() -> None:
     conn = Connection(0.0)
     generation = conn.attach(0.0)

@@ -231,12 +231,13 @@ class Connection:
         self._detached_at = now
         return True
 
-    def let_go(self, now: float) -> None:
-        """End the attached stream (its generation passes) and keep the connection, for its client to resume."""
-        if self.attached:
-            self._fire(Event.DETACH)
-            self._generation += 1
-            self._detached_at = now
+    def cut(self, now: float) -> bool:
+        """Drop the stream attached now, as a network failure would: its generation is over (its I/O ends with
+        nothing more written) and the connection waits, detached, for its client to resume. False if none is."""
+        if not self.attached:
+            return False
+        self._generation += 1
+        return self.detach(self._generation, now)
 
     def close(self, reason: str | None = None, *, notify: bool = True, allow_reconnect: bool = False) -> None:
         """Close; with ``notify`` a Close record (carrying ``reason`` as its error) is queued first.

@@ -33,8 +33,11 @@ from .routing import GatewayRoute
 from .settings import Settings
 from .stopping import on_stop
 from .view import ConnectionsView
+from .wire import Wire, metered
 
 log = logging.getLogger("gateway")
+
+Opened = ServerConnection | Refusal
 
 
 CLIENT_FILES = {"/client.js": "gateway.js", "/client.msgpack.js": "gateway.msgpack.js"}
@@ -124,6 +127,13 @@ class Server:
         """A new connection of this process (what negotiate opens)."""
         return self.lifecycle.create(stateful, user, version=version)
 
+    def cut(self, connection_id: str) -> bool:
+        """End the stream of a connection (by its public id) as a network drop would, so that its client resumes
+        it: for demos and tests of recovery. False when this process holds no such connection, or no stream of it
+        is attached."""
+        conn = self.registry.by_id.get(connection_id)
+        return conn is not None and conn.cut()
+
     def tick(self, now: float) -> None:
         """Send the keep-alives due at ``now``, close the connections whose deadlines passed, and expire
         pending connections.
@@ -153,7 +163,7 @@ class Server:
         if request.method == "OPTIONS" and request.path in ("", "/negotiate"):
             return preflight(request, send)
         if request.path == "/negotiate":
-            return negotiate(request, send, self.authenticate, [t.name for t in self.transports], self._open)
+            return self._negotiate(request, receive, send)
         if request.path in CLIENT_FILES:
             return respond(send, 200, _client_js(request.path), "text/javascript; charset=utf-8",
                            [(b"cache-control", b"public, max-age=300")])
@@ -161,7 +171,17 @@ class Server:
             return await self._base(request, receive, send)
         return refuse(request, send, 404, "not found")
 
-    async def _open(self, query: NegotiateRequest, user: str | None, request: Request) -> ServerConnection | Refusal:
+    def _negotiate(self, request: Request, receive: Receive, send: Send) -> Awaitable[None]:
+        """Negotiate, its request and answer counted on the wire of the connection it opens."""
+        wire = Wire()
+        receive, send = metered(wire, request.scope, receive, send)
+
+        async def open_connection(query: NegotiateRequest, user: str | None, request: Request) -> Opened:
+            return await self._open(query, user, request, wire)
+
+        return negotiate(request, send, self.authenticate, [t.name for t in self.transports], open_connection)
+
+    async def _open(self, query: NegotiateRequest, user: str | None, request: Request, wire: Wire) -> Opened:
         """Open a connection for a negotiate, unless the server stops or holds as many as it may."""
         busy = self.settings.busy_retry_after
         if self.stopping or self.draining:
@@ -178,6 +198,7 @@ class Server:
             return refusal
         metrics.negotiates.add(1)
         conn = self.create(query.stateful_reconnect, user, version=query.version)
+        conn.wire = wire
         self.expiry.add(conn.id, client)
         await self.backplane.announce(self.name, conn.token, conn.id)
         return conn
@@ -193,13 +214,14 @@ class Server:
             case Found(conn):
                 return self._dispatch(conn, request, receive, send)
             case Lingering(conn):  # closed: its stream carries the Close message, then ends
-                return self.endpoints.stream(conn, request, receive, send)
+                return self.endpoints.stream(conn, request, *metered(conn.wire, request.scope, receive, send))
             case HeldElsewhere(token):
                 return self.endpoints.forward(request, token, receive, send)
             case _:
                 return self.endpoints.unknown(request, send)
 
     def _dispatch(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> Awaitable[None]:
+        receive, send = metered(conn.wire, request.scope, receive, send)
         if request.method == "POST":
             return self.endpoints.post(conn, receive, send)
         if request.method == "DELETE":

@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..protocol import Connection, OutboxOverflow, Received, State
-from ..protocol.messages import HubMessage, is_trackable
+from ..protocol.messages import TRACKABLE, HubMessage, is_trackable
+from .wire import Wire
 
 log = logging.getLogger("gateway")
 
@@ -60,7 +61,7 @@ class ServerConnection:
 
     __slots__ = (
         "id", "token", "core", "wake", "stream", "transport", "user", "items", "groups", "posting", "clock",
-        "due", "feeding", "leaving", "_fed", "_dispatch", "_on_close", "_schedule",
+        "due", "feeding", "wire", "leaving", "_fed", "_dispatch", "_on_close", "_schedule",
     )
 
     def __init__(
@@ -81,6 +82,7 @@ class ServerConnection:
         self.clock = clock
         self.due = float("inf")  # when the gateway's deadline heap next wakes this connection
         self.feeding = False  # ``receive`` is parsing or dispatching: another feeder waits its turn
+        self.wire = Wire()  # what it cost on the network; negotiate's request and answer included
         self._fed: asyncio.Future[None] | None = None  # created only when a feeder has to wait
         self.leaving = False  # this process drains: the client is to resume elsewhere
         self._dispatch = dispatch
@@ -129,6 +131,8 @@ class ServerConnection:
                 self.wake.set()
             if received.handshake:
                 self.reschedule()
+            if received.messages:
+                self.wire.messages_in += sum(isinstance(m, TRACKABLE) for m in received.messages)
             if received.messages or received.handshake:
                 await self._dispatch(self, received)
             if not received.more:
@@ -146,6 +150,8 @@ class ServerConnection:
             log.warning("connection %s closed: slow consumer (%s)", self.id, exc)
             self.close("slow consumer: too many unacknowledged messages")
             return
+        if trackable:
+            self.wire.messages_out += 1
         self.wake.set()
 
     def push_message(self, message: HubMessage) -> None:
@@ -160,15 +166,26 @@ class ServerConnection:
         self.wake.set()
         self._on_close(self)
 
+    def cut(self) -> bool:
+        """End the stream attached now as a network drop would (a demo's "cut", a test's): a connection with
+        stateful reconnect waits for its client to resume, any other one closes. False if no stream was attached."""
+        if not self.core.attached:
+            return False
+        if not self.core.stateful:
+            self.close("the stream was cut")
+            return True
+        log.info("connection %s: its %s stream is cut", self.id, self.stream)
+        self.core.cut(self.now())
+        self.stream = None
+        self.wake.set()
+        self.reschedule()
+        return True
+
     def let_go(self) -> None:
         """This process drains: end the attached stream, keep the connection for its client to resume on
         another process (which takes it over through the backplane)."""
         self.leaving = True
-        if self.core.attached:
-            self.core.let_go(self.clock())
-            self.stream = None
-            self.reschedule()
-            self.wake.set()
+        self.cut()
 
     def hand_over(self) -> None:
         """This process lets the connection go to another: its streams end, the client is told nothing."""

@@ -2,9 +2,9 @@
 
 With no SDK configured the API hands out no-op instruments, so an unobserved gateway pays a few no-op calls per
 connection (none per message). The per-message figures (messages and bytes each way) cost nothing on the hot path:
-they are observable counters, read at collection time as the sum over live connections (whose cores count them
-anyway) plus what the closed ones had counted. The live connections come from the servers that ``watch`` this
-module; it holds them weakly.
+they are observable counters, read at collection time as the sum over live connections (whose ``Wire`` counts them
+anyway, see ``server/wire.py``) plus what the closed ones had counted. The live connections come from the servers
+that ``watch`` this module; it holds them weakly.
 
 ``signalr.server.active_connections`` and ``signalr.server.connection.duration`` follow the OpenTelemetry semantic
 conventions for SignalR (attributes ``signalr.transport`` and ``signalr.connection.status``); the others are ours,
@@ -78,8 +78,8 @@ def _io(kind: str) -> Iterable[Observation]:
     totals = Counter({key: n for key, n in _closed.items() if key[0] == kind})
     for conn in _live():
         if conn.transport is not None:
-            core = conn.core
-            received, sent = (core.messages_in, core.messages_out) if kind == "m" else (core.bytes_in, core.bytes_out)
+            wire = conn.wire
+            received, sent = (wire.messages_in, wire.messages_out) if kind == "m" else (wire.bytes_in, wire.bytes_out)
             totals[kind, conn.transport, "receive"] += received
             totals[kind, conn.transport, "transmit"] += sent
     return [Observation(n, {TRANSPORT: t, DIRECTION: d}) for (_, t, d), n in totals.items()]
@@ -90,10 +90,10 @@ meter.create_observable_up_down_counter(
     description="Connections open on the server now, by the transport of their latest stream.")
 meter.create_observable_counter(
     "gateway.server.messages", [lambda options: _io("m")], unit="{message}",
-    description="Hub records received and sent (pings and acks included), by transport.")
+    description="Hub messages that carry data (invocations, stream items, completions) received and sent.")
 meter.create_observable_counter(
     "gateway.server.io", [lambda options: _io("b")], unit="By",
-    description="Bytes of hub records received and sent (UTF-8, without transport framing), by transport.")
+    description="Bytes received and sent on the wire (HTTP heads and framing included), by transport.")
 
 duration = meter.create_histogram(
     "signalr.server.connection.duration", unit="s", description="How long connections lasted on the server.",
@@ -151,8 +151,8 @@ def closed(conn: ServerConnection, now: float) -> None:
 
 def retired(conn: ServerConnection) -> None:
     """Keep the counts of a connection that left this process (closed, or handed over to another)."""
-    core, transport = conn.core, conn.transport or ""
-    for kind, received, sent in (("m", core.messages_in, core.messages_out), ("b", core.bytes_in, core.bytes_out)):
+    wire, transport = conn.wire, conn.transport or ""
+    for kind, received, sent in (("m", wire.messages_in, wire.messages_out), ("b", wire.bytes_in, wire.bytes_out)):
         _closed[kind, transport, "receive"] += received
         _closed[kind, transport, "transmit"] += sent
 

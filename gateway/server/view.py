@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .connection import ServerConnection
 from .registry import Registry
+from .wire import WireCounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,8 @@ class ConnectionInfo:
     messages_out: int
     bytes_in: int
     bytes_out: int
+    wire: WireCounts
+    """What it cost on the network: bytes with headers and framing, frames, requests, data messages."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,7 @@ def _info(conn: ServerConnection, now: float) -> ConnectionInfo:
     core = conn.core
     return ConnectionInfo(
         conn.id, conn.transport, conn.stream is not None, conn.user, frozenset(conn.groups), now - core.created,
-        core.messages_in, core.messages_out, core.bytes_in, core.bytes_out,
+        core.messages_in, core.messages_out, core.bytes_in, core.bytes_out, conn.wire.counts(),
     )
 
 

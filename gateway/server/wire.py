@@ -1,0 +1,185 @@
+"""Wire accounting: the bytes, frames and requests each connection costs on the network, both ways.
+
+``metered`` wraps a request's ASGI ``receive`` and ``send`` so that what crosses them is counted into the
+connection's ``Wire``: HTTP request and response heads (rebuilt from the scope and the response start, with the
+``date`` and ``server`` headers uvicorn adds by default), chunked framing, bodies, and WebSocket frames with their
+headers (a client's frames are masked: 4 bytes more). It is an estimate of what the ASGI server writes, close to what
+a TCP capture sees; TCP, TLS and the server's own WebSocket pings are not in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass
+from http import HTTPStatus
+
+from .asgi import Message, Receive, Scope, Send
+
+SERVER_HEADERS = len(b"date: Thu, 01 Jan 1970 00:00:00 GMT\r\n" b"server: uvicorn\r\n")
+"""The headers the ASGI server adds to every response (uvicorn's defaults)."""
+WS_ACCEPT = len(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+                b"sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n") + SERVER_HEADERS
+"""The head of the 101 response that accepts a WebSocket."""
+CHUNK_END = len(b"0\r\n\r\n")
+
+
+@dataclass(slots=True)
+class Wire:
+    """What one connection cost on the wire so far. ``frames``: WebSocket frames, or HTTP body chunks (each
+    request or response body counts one, a streaming response one per chunk). ``requests``: HTTP requests, the
+    WebSocket upgrade and negotiate included. ``messages``: the hub messages that carry data (invocations, stream
+    items, completions, cancels), not the pings, acks, handshake and close records (those are overhead)."""
+
+    bytes_in: int = 0
+    bytes_out: int = 0
+    frames_in: int = 0
+    frames_out: int = 0
+    requests: int = 0
+    messages_in: int = 0
+    messages_out: int = 0
+
+    def counts(self) -> WireCounts:
+        """A frozen snapshot (what ``gateway.connections`` shows)."""
+        return WireCounts(*astuple(self))
+
+
+@dataclass(frozen=True, slots=True)
+class WireCounts:
+    """A snapshot of a ``Wire``: the same fields, frozen."""
+
+    bytes_in: int
+    bytes_out: int
+    frames_in: int
+    frames_out: int
+    requests: int
+    messages_in: int
+    messages_out: int
+
+
+def request_head(scope: Scope) -> int:
+    """The size of a request's line and headers: ``GET /path?query HTTP/1.1``, ``name: value`` lines, a blank line."""
+    path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
+    size = len(scope.get("method", "GET")) + len(path) + len(scope.get("http_version", "1.1")) + 9 + 2
+    if query:
+        size += 1 + len(query)
+    for name, value in scope.get("headers", ()):
+        size += len(name) + len(value) + 4
+    return size
+
+
+def response_head(status: int, headers: list[tuple[bytes, bytes]], chunked: bool) -> int:
+    """The size of a response's status line and headers as the ASGI server writes them."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    size = 15 + len(phrase) + SERVER_HEADERS + 2  # "HTTP/1.1 200 " + phrase + CRLF, ..., blank line
+    for name, value in headers:
+        size += len(name) + len(value) + 4
+    if chunked:
+        size += len(b"transfer-encoding: chunked\r\n")
+    return size
+
+
+def ws_frame(length: int, masked: bool) -> int:
+    """A WebSocket frame carrying ``length`` payload bytes: 2 header bytes, 2 or 8 more for a long payload, and
+    the 4-byte mask of a client's frame."""
+    header = 2 if length < 126 else 4 if length < 65536 else 10
+    return header + length + (4 if masked else 0)
+
+
+def _size(data: str | bytes) -> int:
+    if isinstance(data, bytes):
+        return len(data)
+    return len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
+
+
+def metered(wire: Wire, scope: Scope, receive: Receive, send: Send) -> tuple[Receive, Send]:
+    """``receive`` and ``send`` of one request, counting into ``wire`` what crosses them."""
+    wire.requests += 1
+    wire.bytes_in += request_head(scope)
+    if scope["type"] == "websocket":
+        return _ws_receive(wire, receive), _ws_send(wire, send)
+    return _http_receive(wire, receive), _http_send(wire, scope, send)
+
+
+def _http_receive(wire: Wire, receive: Receive) -> Receive:
+    async def counted() -> Message:
+        message = await receive()
+        body = message.get("body")
+        if body:
+            wire.frames_in += 1
+            wire.bytes_in += len(body)
+        return message
+
+    return counted
+
+
+def _http_send(wire: Wire, scope: Scope, send: Send) -> Send:
+    chunked = False
+
+    async def counted(message: Message) -> None:
+        nonlocal chunked
+        if message["type"] == "http.response.start":
+            status: int = message["status"]
+            headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+            chunked = (status not in (204, 304) and scope.get("method") != "HEAD"
+                       and not any(name.lower() == b"content-length" for name, _ in headers))
+            wire.bytes_out += response_head(status, headers, chunked)
+        elif message["type"] == "http.response.body":
+            _count_body(wire, message, chunked)
+        await send(message)
+
+    return counted
+
+
+def _count_body(wire: Wire, message: Message, chunked: bool) -> None:
+    body: bytes = message.get("body", b"")
+    size = len(body)
+    if body:
+        wire.frames_out += 1
+        if chunked:
+            size += len(b"%x\r\n\r\n" % size)
+    if chunked and not message.get("more_body", False):
+        size += CHUNK_END
+    wire.bytes_out += size
+
+
+def _ws_receive(wire: Wire, receive: Receive) -> Receive:
+    async def counted() -> Message:
+        message = await receive()
+        kind = message["type"]
+        if kind == "websocket.receive":
+            data = message.get("text")
+            wire.frames_in += 1
+            wire.bytes_in += ws_frame(_size((message.get("bytes") or b"") if data is None else data), True)
+        elif kind == "websocket.disconnect":
+            wire.frames_in += 1
+            wire.bytes_in += ws_frame(2, True)  # the client's close frame and its code
+        return message
+
+    return counted
+
+
+def _ws_send(wire: Wire, send: Send) -> Send:
+    async def counted(message: Message) -> None:
+        kind = message["type"]
+        if kind == "websocket.send":
+            data = message.get("text")
+            wire.frames_out += 1
+            wire.bytes_out += ws_frame(_size((message.get("bytes") or b"") if data is None else data), False)
+        elif kind == "websocket.accept":
+            wire.bytes_out += WS_ACCEPT + sum(len(n) + len(v) + 4 for n, v in message.get("headers", ()))
+        elif kind == "websocket.close":
+            wire.frames_out += 1
+            wire.bytes_out += ws_frame(2 + len(message.get("reason") or ""), False)
+        elif kind == "websocket.http.response.start":
+            wire.bytes_out += response_head(message["status"], list(message.get("headers", ())), False)
+        elif kind == "websocket.http.response.body":
+            _count_body(wire, message, False)
+        await send(message)
+
+    return counted
+
+
+__all__ = ["Wire", "WireCounts", "metered", "request_head", "response_head", "ws_frame"]
