@@ -40,8 +40,9 @@ log = logging.getLogger("gateway")
 Opened = ServerConnection | Refusal
 
 
-CLIENT_FILES = {"/client.js": "gateway.js", "/client.msgpack.js": "gateway.msgpack.js"}
-"""The JS bundles each hub serves: the client (IIFE), and its optional MessagePack entry (load it after the client)."""
+CLIENT_FILES = {"/client.js": "gateway.js", "/client.msgpack.js": "gateway.msgpack.js",
+                "/client.trace.js": "gateway.trace.js"}
+"""The JS bundles each hub serves: the client (IIFE), and its optional MessagePack and trace entries."""
 
 
 def _client_js(path: str) -> bytes:
