@@ -14,8 +14,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
+from ..admin import Admin
 from ..app import DEFAULT_SETTINGS, Gateway
 from ..backplane import Backplane, InProcessBackplane
 from ..server import telemetry
@@ -95,6 +96,7 @@ class Demo:
         bound_hub = type("JobsHub", (JobsHub,), {"jobs": self.queue})
         self.jobs = Gateway(bound_hub, name="jobs", **options)
         self.gateways = (self.jobs, Gateway(EchoHub, name="echo", **options), Gateway(ChatHub, name="chat", **options))
+        self.admin = Admin(self.gateways)
 
     async def _publish(self, job: Job, event: dict[str, Any]) -> None:
         await self.jobs.clients.group(job_group(job.id)).send("progress", event)
@@ -152,7 +154,7 @@ class Demo:
         await self.queue.start()
         yield
         await self.queue.stop()
-        for gateway in self.gateways:
+        for gateway in (*self.gateways, self.admin.hub):
             await gateway.shutdown()
         await self.backplane.close()
 
@@ -168,6 +170,7 @@ class Demo:
             Route("/ready", self.ready),
             Route("/metrics", self.metrics),
             jobs.route("/hubs/jobs"), echo.route("/hubs/echo"), chat.route("/hubs/chat"),
+            Mount("/admin", self.admin),
         ]
 
 

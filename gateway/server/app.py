@@ -135,6 +135,16 @@ class Server:
         conn = self.registry.by_id.get(connection_id)
         return conn is not None and conn.cut()
 
+    def disconnect(self, connection_id: str, reason: str | None = None) -> bool:
+        """Close a connection of this process (by its public id) for good: its client gets a Close message with
+        ``reason`` and does not reconnect. False when this process holds no such connection."""
+        conn = self.registry.by_id.get(connection_id)
+        if conn is None:
+            return False
+        log.info("connection %s: disconnected by the application (%s)", conn.id, reason or "no reason given")
+        conn.close(reason)
+        return True
+
     def tick(self, now: float) -> None:
         """Send the keep-alives due at ``now``, close the connections whose deadlines passed, and expire
         pending connections.

@@ -61,7 +61,7 @@ class ServerConnection:
 
     __slots__ = (
         "id", "token", "core", "wake", "stream", "transport", "user", "items", "groups", "posting", "clock",
-        "due", "feeding", "wire", "leaving", "_fed", "_dispatch", "_on_close", "_schedule",
+        "due", "feeding", "wire", "leaving", "resumes", "_fed", "_dispatch", "_on_close", "_schedule",
     )
 
     def __init__(
@@ -85,6 +85,7 @@ class ServerConnection:
         self.wire = Wire()  # what it cost on the network; negotiate's request and answer included
         self._fed: asyncio.Future[None] | None = None  # created only when a feeder has to wait
         self.leaving = False  # this process drains: the client is to resume elsewhere
+        self.resumes = 0  # streams that resumed it in this process
         self._dispatch = dispatch
         self._on_close = on_close
         self._schedule = schedule

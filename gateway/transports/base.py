@@ -84,6 +84,7 @@ def _count(conn: ServerConnection, name: str, resume: bool, replayed: int) -> No
     if conn.transport is not None and conn.transport != name:
         metrics.moved(conn.id, conn.transport, name, conn.core.handshaken)
     if resume and conn.core.handshaken:
+        conn.resumes += 1
         metrics.resumes.add(1, {metrics.TRANSPORT: name})
         if replayed:
             metrics.replayed.add(replayed, {metrics.TRANSPORT: name})
