@@ -140,6 +140,8 @@ class RedisBackplane:
             await asyncio.wait_for(self._ready.wait(), 3)
 
     async def close(self) -> None:
+        with contextlib.suppress(RedisError, OSError):  # gone: no process counts on this one any more
+            await self._redis.delete(f"{self.prefix}:serving:{self.node}", f"{self.prefix}:alive:{self.node}")
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -164,7 +166,7 @@ class RedisBackplane:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._all, self._node_channel(self.node))
-                await self._redis.set(f"{self.prefix}:alive:{self.node}", "1", ex=10)
+                await self._beat()
                 if not self.healthy:
                     log.info("backplane node %s: subscribed to redis", self.node)
                 self.healthy = True
@@ -176,7 +178,7 @@ class RedisBackplane:
                     now = asyncio.get_running_loop().time()
                     if now - heartbeat >= 3:
                         heartbeat = now
-                        await self._redis.set(f"{self.prefix}:alive:{self.node}", "1", ex=10)
+                        await self._beat()
                     if message is not None and message["type"] == "message":
                         await self._received(message["data"])
             except asyncio.CancelledError:
@@ -192,6 +194,12 @@ class RedisBackplane:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _beat(self) -> None:
+        """Renew this node's liveness, and (if it serves hubs, unlike a job worker's) its serving marker."""
+        await self._redis.set(f"{self.prefix}:alive:{self.node}", "1", ex=10)
+        if self._hubs:
+            await self._redis.set(f"{self.prefix}:serving:{self.node}", "1", ex=10)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -300,6 +308,17 @@ class RedisBackplane:
         await self.announce(hub, token, connection_id)
         log.info("connection %s: moved here from %s", connection_id, node)
         return True
+
+    async def peers(self) -> int:
+        """The other processes serving hubs whose heartbeat is fresh (each renews ``{prefix}:serving:{node}``
+        every 3 s, and deletes it when it closes)."""
+        if not self.healthy:
+            return 0
+        try:
+            keys = [key async for key in self._redis.scan_iter(match=f"{self.prefix}:serving:*", count=1000)]
+        except (RedisError, OSError):
+            return 0
+        return sum(1 for key in keys if key != f"{self.prefix}:serving:{self.node}")
 
     # --- forwarded requests ------------------------------------------------------------------
 

@@ -264,17 +264,23 @@ class Server:
         move to other processes); else end every stream now, so the server can finish."""
         if self.stopping or self.draining:
             return
-        if self.movable:
-            log.info("server stopping: draining %d connections of %s", len(self.registry), self.name)
-            self.draining = asyncio.ensure_future(drain(self.registry, self.clock, self.drain_timeout))
-        else:
+        if isinstance(self.backplane, InProcessBackplane):
             log.info("server stopping: closing %d connections of %s", len(self.registry), self.name)
             self.lifecycle.spawn(self.shutdown())
+        else:
+            self.draining = asyncio.ensure_future(self._drain(self.drain_timeout))
 
-    @property
-    def movable(self) -> bool:
-        """Whether connections can move to another process: the backplane is shared (Redis) and up."""
-        return not isinstance(self.backplane, InProcessBackplane) and self.backplane.healthy
+    async def _drain(self, timeout: float) -> int:
+        """``drain`` when another process can take the connections over; else close them (allowing reconnect)."""
+        peers = await self.backplane.peers()
+        if not peers:
+            log.info("server stopping: no other process to hand %d connections of %s to", len(self.registry), self.name)
+            for conn in list(self.registry):
+                conn.close("server shutting down", allow_reconnect=True)
+            return 0
+        log.info("server stopping: draining %d connections of %s to %d processes", len(self.registry), self.name,
+                 peers)
+        return await drain(self.registry, self.clock, timeout)
 
     async def drain(self, timeout: float = 30.0) -> int:
         """Stop taking negotiates and streams, end every stream so that its client resumes on another process
@@ -282,7 +288,7 @@ class Server:
         ``timeout`` passed. Returns how many are left; ``shutdown`` closes those. Calling it again waits on the
         same drain."""
         if self.draining is None:
-            self.draining = asyncio.ensure_future(drain(self.registry, self.clock, timeout))
+            self.draining = asyncio.ensure_future(self._drain(timeout))
         return await asyncio.shield(self.draining)
 
     async def shutdown(self) -> None:
