@@ -107,11 +107,12 @@ def _post(port: int, path: str, timeout: float = 5.0) -> Any:
 class Server:
     """One uvicorn process serving every target."""
 
-    def __init__(self, stack: str) -> None:
+    def __init__(self, stack: str, metrics: bool = False) -> None:
         self.stack = stack
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.server", "--stack", stack, "--port", str(self.port)],
+            [sys.executable, "-m", "benchmarks.server", "--stack", stack, "--port", str(self.port)]
+            + (["--metrics"] if metrics else []),
             cwd=ROOT.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         self.ps = psutil.Process(self.proc.pid)
@@ -204,8 +205,8 @@ class Fleet:
         self.workers = workers
 
     @classmethod
-    async def start(cls, stack: str, workers: int) -> Fleet:
-        server = Server(stack)
+    async def start(cls, stack: str, workers: int, metrics: bool = False) -> Fleet:
+        server = Server(stack, metrics)
         try:
             await server.ready()
             started = [await Worker.start(server.port) for _ in range(workers)]

@@ -31,8 +31,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway import Gateway
 from gateway.demo.hubs import EchoHub
+from gateway.server import telemetry
 
 HEARTBEAT = 15.0
+SCRAPE_INTERVAL = 5.0
 STACKS: dict[str, dict[str, Any]] = {
     "h11": {"http": "h11", "ws": "wsproto", "loop": "asyncio"},
     "standard": {"http": "httptools", "ws": "auto", "loop": "uvloop"},
@@ -123,7 +125,11 @@ class Raw:
                 queue.put_nowait(event)
 
 
-def create_app() -> Any:
+def create_app(metrics: bool = False) -> Any:
+    """Every target on one app; with ``metrics`` the OpenTelemetry SDK collects the gateway's metrics, which
+    ``GET /metrics`` serves and which are scraped every ``SCRAPE_INTERVAL`` seconds (as a Prometheus would)."""
+    if metrics:
+        telemetry.enable_prometheus()
     gateway = Gateway(EchoHub, name="echo", allowed_origins=("*",))
     raw = Raw()
     sio = socketio.AsyncServer(
@@ -187,11 +193,23 @@ def create_app() -> Any:
             "fanouts": fanouts,
         })
 
+    async def prometheus(request: Request) -> Response:
+        text = telemetry.exposition()
+        return Response(status_code=404) if text is None else Response(text[0], media_type=text[1])
+
+    async def scrape() -> None:
+        while True:
+            await asyncio.sleep(SCRAPE_INTERVAL)
+            telemetry.exposition()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         beat = asyncio.ensure_future(raw.heartbeat())
+        scraper = asyncio.ensure_future(scrape()) if metrics else None
         yield
         beat.cancel()
+        if scraper is not None:
+            scraper.cancel()
         await gateway.shutdown()
 
     routes = [
@@ -202,6 +220,7 @@ def create_app() -> Any:
         Route("/raw/sse/join", raw.sse_join, methods=["POST"]),
         Route("/bench/fanout", fanout, methods=["POST"]),
         Route("/bench/stats", stats, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     return socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io")
@@ -211,12 +230,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.server")
     parser.add_argument("--stack", choices=sorted(STACKS), default="h11")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--metrics", action="store_true", help="collect the gateway's metrics (OpenTelemetry SDK)")
     args = parser.parse_args(argv)
 
     import uvicorn
 
     uvicorn.run(
-        create_app(), host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
+        create_app(args.metrics), host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
         ws_ping_interval=None, timeout_keep_alive=120, backlog=4096, timeout_graceful_shutdown=2,
         **STACKS[args.stack],
     )

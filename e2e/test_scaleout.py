@@ -50,7 +50,7 @@ http {{
       proxy_set_header Connection $connection_upgrade;
       proxy_buffering off;
       proxy_read_timeout 120s;
-      proxy_next_upstream error timeout http_502;
+      proxy_next_upstream {next_upstream};
     }}
   }}
 }}
@@ -94,13 +94,13 @@ def _redis() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _balancer(upstreams: list[int]) -> Iterator[str]:
+def _balancer(upstreams: list[int], next_upstream: str = "error timeout http_502") -> Iterator[str]:
     directory = Path(tempfile.mkdtemp(prefix="gw-lb-"))
     directory.chmod(0o755)
     port = free_port()
     servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=3s;" for p in upstreams)
     conf = directory / "nginx.conf"
-    conf.write_text(BALANCER_CONF.format(dir=directory, port=port, servers=servers))
+    conf.write_text(BALANCER_CONF.format(dir=directory, port=port, servers=servers, next_upstream=next_upstream))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     proc = subprocess.Popen([nginx, "-p", str(directory), "-c", str(conf), "-e", str(directory / "error.log")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

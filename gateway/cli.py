@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="also send WebSocket Ping frames this often (default: none; SignalR's Ping record "
                            "already keeps connections alive, and some clients read a Ping frame as data)")
     demo.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    demo.add_argument("--no-metrics", action="store_true",
+                      help="serve no /metrics (no OpenTelemetry SDK: the instruments stay no-ops)")
     worker = sub.add_parser("worker", help="run job workers that publish progress through Redis")
     worker.add_argument("--redis", metavar="URL", required=True)
     worker.add_argument("--concurrency", type=int, default=4)
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"gateway demo: {exc}") from None
     options = {"transports": list(args.transports), "allowed_origins": args.origins or ["*"],
                "settings": settings, "job_workers": args.job_workers, "redis_url": args.redis,
-               "log_level": args.log_level, "trusted_proxies": args.trusted_proxies or []}
+               "log_level": args.log_level, "trusted_proxies": args.trusted_proxies or [],
+               "metrics": not args.no_metrics}
     os.environ["GATEWAY_DEMO"] = json.dumps(options)
     backplane = f"redis at {args.redis}" if args.redis else "in-process backplane"
     print(f"gateway demo on http://{args.host}:{args.port}/  ({', '.join(args.transports)}; {backplane}; "

@@ -16,6 +16,7 @@ from typing import Any
 from .backplane import Ask, Backplane, ClientProxy, HubClients, Publish
 from .protocol import Received, State
 from .protocol.messages import CancelInvocation, Close, Completion, Invocation, StreamInvocation, StreamItem
+from .server import tracing
 from .server.connection import ServerConnection
 from .server.registry import GroupLimitExceeded
 from .streams import (
@@ -200,6 +201,7 @@ class HubDispatcher:
         limits: StreamLimits = DEFAULT_LIMITS,
     ) -> None:
         self.hub = hub
+        self.name = name
         self.methods = hub_methods(hub)
         self.streaming = frozenset(name for name, method in self.methods.items() if is_stream_method(method))
         self.uploading = {method: stream_parameters(method) for method in self.methods.values()}
@@ -279,10 +281,15 @@ class HubDispatcher:
             return None
 
     async def _call(self, conn: ServerConnection, message: Invocation, method: Method, arguments: list[Any]) -> None:
+        with tracing.invocation(self.name, message.target, conn.id, message.headers):
+            await self._run(conn, message, method, arguments)
+
+    async def _run(self, conn: ServerConnection, message: Invocation, method: Method, arguments: list[Any]) -> None:
         reply = message.invocation_id
         try:
             result = await method(self.hub(conn, self), *arguments)
         except Exception as exc:
+            tracing.failed(exc)
             self._refuse(conn, message, _failure(conn, message.target, method, arguments, exc))
         else:
             if reply is not None:

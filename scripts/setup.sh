@@ -18,10 +18,10 @@ cd "$ROOT"
 
 WANT_SYSTEM=1
 WANT_NODE=1
-EXTRAS="test,redis,bench"   # bench: the benchmark smoke test runs in the suite
+EXTRAS="test,redis,bench,otel"   # otel: /metrics and the trace tests; bench: the benchmark smoke test runs in the suite
 for arg in "$@"; do
     case "$arg" in
-        --python) WANT_SYSTEM=0; WANT_NODE=0; EXTRAS="redis" ;;
+        --python) WANT_SYSTEM=0; WANT_NODE=0; EXTRAS="redis,otel" ;;
         --no-system) WANT_SYSTEM=0 ;;
         -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup: unknown option: $arg" >&2; exit 2 ;;
@@ -145,7 +145,7 @@ setup_venv() {
     fi
     local want; want="$(venv_fingerprint)"
     # A venv set up with more extras serves a run that needs fewer (the demo after the tests).
-    if [ "$EXTRAS" = "redis" ] && [ -f "$STAMP.full" ] && "$VENV/bin/python" -c 'import gateway' >/dev/null 2>&1; then
+    if [ "$EXTRAS" = "redis,otel" ] && [ -f "$STAMP.full" ] && "$VENV/bin/python" -c 'import gateway' >/dev/null 2>&1; then
         return 0
     fi
     if [ "${GATEWAY_SETUP_FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
@@ -155,7 +155,7 @@ setup_venv() {
     say "installing the project into .venv (pip install -e '.[$EXTRAS]')"
     quietly pip-install "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]"
     echo "$want" >"$STAMP"
-    if [ "$EXTRAS" != "redis" ]; then echo "$want" >"$STAMP.full"; else rm -f "$STAMP.full"; fi
+    if [ "$EXTRAS" != "redis,otel" ]; then echo "$want" >"$STAMP.full"; else rm -f "$STAMP.full"; fi
 }
 
 # ---------------------------------------------------------------- node_modules

@@ -17,7 +17,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("protocol",),
     ("server", "transports", "backplane", "static"),
     ("hub", "app", "streams"),
-    ("progress", "demo", "cli", "__main__", "__init__"),
+    ("progress", "admin", "demo", "cli", "__main__", "__init__"),
 )
 # Exceptions to the ladder: the Python client stands beside the server and uses only the sans-IO core.
 ONLY: dict[str, frozenset[str]] = {"client": frozenset({"client", "protocol"})}

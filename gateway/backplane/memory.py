@@ -27,6 +27,9 @@ class InProcessBackplane:
     async def claim(self, hub: str, token: str) -> bool:
         return False
 
+    async def peers(self) -> int:
+        return 0
+
     async def held_elsewhere(self, hub: str, token: str) -> bool:
         return False
 

@@ -33,11 +33,13 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from opentelemetry import metrics
 from redis.exceptions import RedisError
 
 from ..protocol.broadcast import Broadcast
@@ -59,6 +61,17 @@ from .messages import (
 )
 
 log = logging.getLogger("gateway.redis")
+
+_meter = metrics.get_meter("gateway")
+_LATENCY_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1]
+_publish_duration = _meter.create_histogram(
+    "gateway.backplane.publish.duration", unit="s", description="Time to publish a message to Redis.",
+    explicit_bucket_boundaries_advisory=_LATENCY_BUCKETS)
+_lag = _meter.create_histogram(
+    "gateway.backplane.lag", unit="s", explicit_bucket_boundaries_advisory=_LATENCY_BUCKETS,
+    description="Time from publishing a send to its coming back from Redis to this process, before delivery.")
+_IN_FLIGHT = 1000
+"""At most this many own sends wait for their return to measure the lag (Redis may lose them when it is down)."""
 
 
 @dataclass(slots=True)
@@ -100,6 +113,7 @@ class RedisBackplane:
         self._listener: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._in_flight: dict[str, float] = {}  # own sends on their way through Redis, when they left
         self.healthy = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -126,6 +140,8 @@ class RedisBackplane:
             await asyncio.wait_for(self._ready.wait(), 3)
 
     async def close(self) -> None:
+        with contextlib.suppress(RedisError, OSError):  # gone: no process counts on this one any more
+            await self._redis.delete(f"{self.prefix}:serving:{self.node}", f"{self.prefix}:alive:{self.node}")
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -150,7 +166,7 @@ class RedisBackplane:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._all, self._node_channel(self.node))
-                await self._redis.set(f"{self.prefix}:alive:{self.node}", "1", ex=10)
+                await self._beat()
                 if not self.healthy:
                     log.info("backplane node %s: subscribed to redis", self.node)
                 self.healthy = True
@@ -162,7 +178,7 @@ class RedisBackplane:
                     now = asyncio.get_running_loop().time()
                     if now - heartbeat >= 3:
                         heartbeat = now
-                        await self._redis.set(f"{self.prefix}:alive:{self.node}", "1", ex=10)
+                        await self._beat()
                     if message is not None and message["type"] == "message":
                         await self._received(message["data"])
             except asyncio.CancelledError:
@@ -171,6 +187,7 @@ class RedisBackplane:
                 if self.healthy:
                     log.warning("backplane node %s: redis unavailable (%s); local delivery only", self.node, exc)
                 self.healthy = False
+                self._in_flight.clear()
                 assert self._ready is not None
                 self._ready.set()
                 await asyncio.sleep(1.0)
@@ -178,13 +195,24 @@ class RedisBackplane:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
+    async def _beat(self) -> None:
+        """Renew this node's liveness, and (if it serves hubs, unlike a job worker's) its serving marker."""
+        await self._redis.set(f"{self.prefix}:alive:{self.node}", "1", ex=10)
+        if self._hubs:
+            await self._redis.set(f"{self.prefix}:serving:{self.node}", "1", ex=10)
+
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _publish(self, channel: str, message: Message) -> None:
-        await self._redis.publish(channel, encode(message))
+        data = encode(message)
+        started = time.perf_counter()
+        if isinstance(message, Send) and len(self._in_flight) < _IN_FLIGHT:
+            self._in_flight[data] = started
+        await self._redis.publish(channel, data)
+        _publish_duration.record(time.perf_counter() - started)
 
     # --- sends and groups --------------------------------------------------------------------
 
@@ -281,6 +309,17 @@ class RedisBackplane:
         log.info("connection %s: moved here from %s", connection_id, node)
         return True
 
+    async def peers(self) -> int:
+        """The other processes serving hubs whose heartbeat is fresh (each renews ``{prefix}:serving:{node}``
+        every 3 s, and deletes it when it closes)."""
+        if not self.healthy:
+            return 0
+        try:
+            keys = [key async for key in self._redis.scan_iter(match=f"{self.prefix}:serving:*", count=1000)]
+        except (RedisError, OSError):
+            return 0
+        return sum(1 for key in keys if key != f"{self.prefix}:serving:{self.node}")
+
     # --- forwarded requests ------------------------------------------------------------------
 
     async def held_elsewhere(self, hub: str, token: str) -> bool:
@@ -319,6 +358,10 @@ class RedisBackplane:
     # --- the one place messages come in ------------------------------------------------------
 
     async def _received(self, data: str) -> None:
+        if self._in_flight:
+            started = self._in_flight.pop(data, None)
+            if started is not None:
+                _lag.record(time.perf_counter() - started)
         try:
             message = decode(data)
         except ValueError as exc:

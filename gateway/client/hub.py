@@ -31,6 +31,7 @@ from ..protocol.hubprotocols import PROTOCOLS, HubProtocol
 from ..protocol.ledger import Ledger
 from ..protocol.messages import CancelInvocation, Completion, HandshakeResponse, Invocation, StreamItem
 from ..protocol.session import UNWRITABLE, ClientSession, ClientState
+from . import tracing
 from .calls import Calls, route
 from .connection import BY_NAME, ClientConnection, NoTransport
 from .http import HttpError
@@ -199,7 +200,7 @@ class HubClient:
         """
         arguments, uploads = self._split(args)
         stream_ids = [stream_id for stream_id, _ in uploads] or None
-        invocation_id, text = self._session.invocation(target, arguments, self._now(), stream_ids)
+        invocation_id, text = self._session.invocation(target, arguments, self._now(), stream_ids, tracing.headers())
         future = self._calls.expect(invocation_id)
         try:
             await self._write(text)
@@ -212,7 +213,7 @@ class HubClient:
         """Call a hub method without waiting for (or getting) a result; async iterables go as client streams."""
         arguments, uploads = self._split(args)
         stream_ids = [stream_id for stream_id, _ in uploads] or None
-        await self._write(self._session.message(target, arguments, self._now(), stream_ids))
+        await self._write(self._session.message(target, arguments, self._now(), stream_ids, tracing.headers()))
         self._upload(uploads)
 
     async def stream(self, target: str, *args: Any) -> AsyncIterator[Any]:
@@ -220,7 +221,8 @@ class HubClient:
         server's error. Leaving the loop early (best under ``contextlib.aclosing``) cancels it on the server."""
         arguments, uploads = self._split(args)
         stream_ids = [stream_id for stream_id, _ in uploads] or None
-        invocation_id, text = self._session.stream_invocation(target, arguments, self._now(), stream_ids)
+        invocation_id, text = self._session.stream_invocation(
+            target, arguments, self._now(), stream_ids, tracing.headers())
         queue = self._calls.expect_stream(invocation_id)
         ended = False
         try:

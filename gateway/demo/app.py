@@ -14,11 +14,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
+from ..admin import Admin
 from ..app import DEFAULT_SETTINGS, Gateway
 from ..backplane import Backplane, InProcessBackplane
 from ..progress import MemoryStore, ProgressStore, connect
+from ..server import telemetry
 from ..server.routing import GatewayRoute
 from ..server.settings import Settings
 from ..transports import TRANSPORT_NAMES
@@ -110,6 +112,7 @@ class Demo:
         self.gateways = (self.jobs, Gateway(EchoHub, name="echo", **options), Gateway(ChatHub, name="chat", **options))
         self.delay = Delay(self.jobs)  # the comparison page's server-side link delay (0: none)
         self.conditions = Conditions(self.jobs, self.delay)
+        self.admin = Admin(self.gateways)
 
     async def start_job(self, request: Request) -> Response:
         try:
@@ -136,6 +139,20 @@ class Demo:
             return JSONResponse({"error": "no such job"}, 404)
         return JSONResponse({"cancelled": await self.store.cancel(job_id)})
 
+    async def ready(self, request: Request) -> Response:
+        """200 while this process takes new connections; 503 once it drains or stops (balancers take it out)."""
+        if any(g.draining or g.stopping for g in self.gateways):
+            return JSONResponse({"ready": False, "error": "draining"}, 503)
+        return JSONResponse({"ready": True})
+
+    async def metrics(self, request: Request) -> Response:
+        """The gateway's metrics in the Prometheus text format (404 when the demo runs without them)."""
+        text = telemetry.exposition()
+        if text is None:
+            return JSONResponse({"error": "metrics are off"}, 404)
+        body, media_type = text
+        return Response(body, headers={"content-type": media_type})
+
     async def health(self, request: Request) -> Response:
         """Backplane status, and the connections this process holds per hub."""
         healthy = self.backplane.healthy
@@ -151,7 +168,7 @@ class Demo:
         await self.runner.start()
         yield
         await self.runner.stop()
-        for gateway in self.gateways:
+        for gateway in (*self.gateways, self.admin.hub):
             await gateway.shutdown()
         await self.store.close()
         await self.queue.close()
@@ -169,6 +186,9 @@ class Demo:
             Route("/demo/wire", self.conditions.wire), Route("/demo/cut", self.conditions.cut, methods=["POST"]),
             Route("/demo/delay", self.conditions.set_delay, methods=["POST"]),
             GatewayRoute("/hubs/jobs", self.delay), echo.route("/hubs/echo"), chat.route("/hubs/chat"),
+            Route("/ready", self.ready),
+            Route("/metrics", self.metrics),
+            Mount("/admin", self.admin),
         ]
 
 
@@ -189,14 +209,17 @@ def _page_route(name: str) -> Route:
 def create_app(
     *, transports: Iterable[str] = TRANSPORT_NAMES, allowed_origins: Iterable[str] = ("*",),
     settings: Settings = DEFAULT_SETTINGS, job_workers: int = 4, redis_url: str | None = None,
-    trusted_proxies: Iterable[str] = (), body_timeout: float = 10.0,
+    trusted_proxies: Iterable[str] = (), body_timeout: float = 10.0, metrics: bool = True,
 ) -> Starlette:
     """The demo as an ASGI app: ``/``, ``/jobs``, and the hubs under ``/hubs``.
 
     With ``redis_url`` the hubs share a Redis backplane and the jobs live in Redis, so several
     processes serve the same demo and job workers may run in yet other processes. ``trusted_proxies``
-    goes to every hub's ``Gateway``; ``body_timeout`` bounds the reading of a ``POST /jobs`` body.
+    goes to every hub's ``Gateway``; ``body_timeout`` bounds the reading of a ``POST /jobs`` body. ``metrics``
+    serves ``GET /metrics`` (it installs the OpenTelemetry SDK with a Prometheus reader: the ``otel`` extra).
     """
+    if metrics:
+        telemetry.enable_prometheus()
     backplane: Backplane = InProcessBackplane()
     if redis_url:
         from ..backplane.redis import RedisBackplane

@@ -155,7 +155,7 @@ class Connection:
     __slots__ = (
         "state", "stateful", "limits", "protocol", "binary_ok", "_queue", "_queued_bytes", "_ledger", "_reader",
         "_generation", "_pings", "_created", "_last_sent", "_last_received", "_detached_at", "close_reason", "ignored",
-        "messages_in", "messages_out", "bytes_in", "bytes_out",
+        "messages_in", "messages_out", "bytes_in", "bytes_out", "replayed", "greeted",
     )
 
     def __init__(self, now: float, *, stateful: bool = False, limits: Limits | None = None) -> None:
@@ -177,6 +177,10 @@ class Connection:
         self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
         self.ignored = 0
         """Messages of an unknown type received and ignored."""
+        self.replayed = 0
+        self.greeted = False
+        """The handshake completed (it stays True once the connection closes)."""
+        """Messages queued again by resumes (the Sequence records not counted)."""
 
     @property
     def created(self) -> float:
@@ -328,6 +332,7 @@ class Connection:
         self.protocol = protocol
         self._queue.insert(0, (0, _greeting(protocol)))
         self._fire(Event.HANDSHAKE)
+        self.greeted = True
 
     def _refuse(self, error: str) -> NoReturn:
         """Answer the handshake with ``error`` (JSON text, whatever was asked for) and raise it."""
@@ -415,6 +420,7 @@ class Connection:
         head = self._ledger.rewind(first_queued)
         self._queued_bytes += sum(len(r) for _, r in head[1:])
         self._queue[:0] = head
+        self.replayed += len(head) - 1
 
     # --- moving between processes -------------------------------------------------------------
 
@@ -441,6 +447,7 @@ class Connection:
         """The connection a ``snapshot`` describes; its deadlines start again from ``now``."""
         conn = cls(now, stateful=bool(data["stateful"]), limits=limits)
         conn.state = State(data["state"])
+        conn.greeted = conn.state in HANDSHAKEN
         protocol = conn.protocol = PROTOCOLS[str(data.get("protocol", JSON.name))]
         binary = protocol is not JSON
         conn._queue = _load(data["queue"], binary)

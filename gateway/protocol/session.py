@@ -251,23 +251,28 @@ class ClientSession:
 
     def invocation(
         self, target: str, arguments: list[Any], now: float, stream_ids: list[str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[str, Payload]:
         """An invocation that expects a completion: (its id, the record to write now, empty while resuming)."""
         invocation_id = self.new_id()
-        message = Invocation(target, arguments, invocation_id, stream_ids)
+        message = Invocation(target, arguments, invocation_id, stream_ids, headers)
         return invocation_id, self._out(self.protocol.encode(message), now)
 
     def stream_invocation(
         self, target: str, arguments: list[Any], now: float, stream_ids: list[str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[str, Payload]:
         """A StreamInvocation (a server stream): (its id, the record to write now, empty while resuming)."""
         invocation_id = self.new_id()
-        message = StreamInvocation(target, arguments, invocation_id, stream_ids)
+        message = StreamInvocation(target, arguments, invocation_id, stream_ids, headers)
         return invocation_id, self._out(self.protocol.encode(message), now)
 
-    def message(self, target: str, arguments: list[Any], now: float, stream_ids: list[str] | None = None) -> Payload:
+    def message(
+        self, target: str, arguments: list[Any], now: float, stream_ids: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Payload:
         """An invocation without a result: the record to write now (empty while resuming)."""
-        return self._out(self.protocol.encode(Invocation(target, arguments, None, stream_ids)), now)
+        return self._out(self.protocol.encode(Invocation(target, arguments, None, stream_ids, headers)), now)
 
     def send(self, message: HubMessage, now: float) -> Payload:
         """Any other message (a StreamItem, a Completion, a CancelInvocation): the record to write now."""

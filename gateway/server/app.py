@@ -3,18 +3,21 @@ endpoints, after the origin policy. It composes the server's parts and knows the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 
-from ..backplane import Backplane
+from ..backplane import Backplane, InProcessBackplane
 from ..protocol import Limits
 from ..protocol.negotiate import NegotiateRequest
 from ..transports import BY_NAME, TRANSPORT_NAMES, Transport, TransportOptions
-from . import compression, redact
+from . import compression, metrics, redact
 from .asgi import Receive, Request, Scope, Send, refuse, respond
 from .connection import ServerConnection
 from .deadlines import Deadlines
+from .draining import RETRY_SOON, drain
 from .endpoints import Endpoints
 from .handler import Handler
 from .lifecycle import Lifecycle
@@ -37,8 +40,9 @@ log = logging.getLogger("gateway")
 Opened = ServerConnection | Refusal
 
 
-CLIENT_FILES = {"/client.js": "gateway.js", "/client.msgpack.js": "gateway.msgpack.js"}
-"""The JS bundles each hub serves: the client (IIFE), and its optional MessagePack entry (load it after the client)."""
+CLIENT_FILES = {"/client.js": "gateway.js", "/client.msgpack.js": "gateway.msgpack.js",
+                "/client.trace.js": "gateway.trace.js"}
+"""The JS bundles each hub serves: the client (IIFE), and its optional MessagePack and trace entries."""
 
 
 def _client_js(path: str) -> bytes:
@@ -91,6 +95,10 @@ class Server:
         backplane.register(name, self.node)
         self._started = False
         self.stopping = False  # the server is shutting down: no new connections
+        self.draining: asyncio.Task[int] | None = None  # handing the connections to other processes (drain())
+        self.drain_timeout = 30.0
+        """How long a drain on SIGTERM waits for the clients to resume on other processes."""
+        metrics.watch(self)
 
     @property
     def allowed_origins(self) -> frozenset[str]:
@@ -104,6 +112,10 @@ class Server:
     @bad_tokens.setter
     def bad_tokens(self, limiter: BadTokenLimiter) -> None:
         self.endpoints.bad_tokens = limiter
+
+    def live(self) -> Iterable[ServerConnection]:
+        """The connections this process holds now (what the metrics count)."""
+        return self.registry.by_id.values()
 
     def origin_allowed(self, request: Request, origin: str) -> bool:
         return self.origins.allows(request, origin)
@@ -123,6 +135,16 @@ class Server:
         conn = self.registry.by_id.get(connection_id)
         return conn is not None and conn.cut()
 
+    def disconnect(self, connection_id: str, reason: str | None = None) -> bool:
+        """Close a connection of this process (by its public id) for good: its client gets a Close message with
+        ``reason`` and does not reconnect. False when this process holds no such connection."""
+        conn = self.registry.by_id.get(connection_id)
+        if conn is None:
+            return False
+        log.info("connection %s: disconnected by the application (%s)", conn.id, reason or "no reason given")
+        conn.close(reason)
+        return True
+
     def tick(self, now: float) -> None:
         """Send the keep-alives due at ``now``, close the connections whose deadlines passed, and expire
         pending connections.
@@ -140,6 +162,7 @@ class Server:
         await self._start()
         request = Request(scope)
         if await self.origins.refused(request, send):
+            metrics.refuse("origin")
             return
         if scope["type"] == "http":
             send = self.origins.cors(request, send)
@@ -172,15 +195,19 @@ class Server:
     async def _open(self, query: NegotiateRequest, user: str | None, request: Request, wire: Wire) -> Opened:
         """Open a connection for a negotiate, unless the server stops or holds as many as it may."""
         busy = self.settings.busy_retry_after
-        if self.stopping:
+        if self.stopping or self.draining:
+            metrics.refuse("stopping")
             return Refusal(503, "the server is shutting down", busy)
         if len(self.registry) - len(self.pending) >= self.settings.max_connections:
+            metrics.refuse("limits")
             return Refusal(503, "too many connections", busy)
         client = self.proxies.client(request.scope)
         refusal = self.expiry.refusal(client)
         if refusal is not None:
+            metrics.refuse("limits")
             log.info("negotiate refused (%d) for %s: %s", refusal.status, client, refusal.error)
             return refusal
+        metrics.negotiates.add(1)
         conn = self.create(query.stateful_reconnect, user, version=query.version)
         conn.wire = wire
         self.expiry.add(conn.id, client)
@@ -192,6 +219,8 @@ class Server:
         token = request.query.get("id")
         if not token:
             return refuse(request, send, 400, "the id query parameter is required")
+        if self.draining and request.method == "GET":  # a stream: resume on another process (no claim here)
+            return refuse(request, send, 503, "this process is draining: resume on another one", RETRY_SOON)
         match await self.tokens.lookup(token, request):
             case Found(conn):
                 return self._dispatch(conn, request, receive, send)
@@ -231,14 +260,44 @@ class Server:
                 return
 
     def _server_stopping(self) -> None:
-        """The process was asked to stop (SIGTERM, Ctrl+C): end every stream now, so the server can finish."""
-        if not self.stopping:
+        """The process was asked to stop (SIGTERM, Ctrl+C): with a shared backplane, drain (the connections
+        move to other processes); else end every stream now, so the server can finish."""
+        if self.stopping or self.draining:
+            return
+        if isinstance(self.backplane, InProcessBackplane):
             log.info("server stopping: closing %d connections of %s", len(self.registry), self.name)
             self.lifecycle.spawn(self.shutdown())
+        else:
+            self.draining = asyncio.ensure_future(self._drain(self.drain_timeout))
+
+    async def _drain(self, timeout: float) -> int:
+        """``drain`` when another process can take the connections over; else close them (allowing reconnect)."""
+        peers = await self.backplane.peers()
+        if not peers:
+            log.info("server stopping: no other process to hand %d connections of %s to", len(self.registry), self.name)
+            for conn in list(self.registry):
+                conn.close("server shutting down", allow_reconnect=True)
+            return 0
+        log.info("server stopping: draining %d connections of %s to %d processes", len(self.registry), self.name,
+                 peers)
+        return await drain(self.registry, self.clock, timeout)
+
+    async def drain(self, timeout: float = 30.0) -> int:
+        """Stop taking negotiates and streams, end every stream so that its client resumes on another process
+        (which takes the connection over through the backplane), and wait until none is left here or
+        ``timeout`` passed. Returns how many are left; ``shutdown`` closes those. Calling it again waits on the
+        same drain."""
+        if self.draining is None:
+            self.draining = asyncio.ensure_future(self._drain(timeout))
+        return await asyncio.shield(self.draining)
 
     async def shutdown(self) -> None:
         """Close every connection with a Close record that lets its client reconnect (elsewhere), refuse new
-        ones, and stop the timers. The server calls it when it stops; it may be called again."""
+        ones, and stop the timers; after a drain in progress, if any. The server calls it when it stops; it may
+        be called again."""
+        if self.draining is not None and not self.stopping:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.draining)
         self.stopping = True
         for conn in self.registry:
             conn.close("server shutting down", allow_reconnect=True)

@@ -61,7 +61,7 @@ class ServerConnection:
 
     __slots__ = (
         "id", "token", "core", "wake", "stream", "transport", "user", "items", "groups", "posting", "clock",
-        "due", "feeding", "wire", "_fed", "room", "_dispatch", "_on_close", "_schedule",
+        "due", "feeding", "wire", "leaving", "resumes", "_fed", "room", "_dispatch", "_on_close", "_schedule",
     )
 
     def __init__(
@@ -86,6 +86,8 @@ class ServerConnection:
         self._fed: asyncio.Future[None] | None = None  # created only when a feeder has to wait
         self.room: asyncio.Future[None] | None = None
         """Done when the output may have shrunk (a write, an Ack, the close); made only while a stream waits."""
+        self.leaving = False  # this process drains: the client is to resume elsewhere
+        self.resumes = 0  # streams that resumed it in this process
         self._dispatch = dispatch
         self._on_close = on_close
         self._schedule = schedule
@@ -198,6 +200,12 @@ class ServerConnection:
         self.wake.set()
         self.reschedule()
         return True
+
+    def let_go(self) -> None:
+        """This process drains: end the attached stream, keep the connection for its client to resume on
+        another process (which takes it over through the backplane)."""
+        self.leaving = True
+        self.cut()
 
     def hand_over(self) -> None:
         """This process lets the connection go to another: its streams end, the client is told nothing."""

@@ -14,6 +14,7 @@ from ..backplane import Backplane
 from ..backplane.messages import ForwardOp
 from ..protocol import ProtocolError
 from ..transports import Transport, recognize
+from . import metrics
 from .asgi import CLOSE, STREAM_HEADER, ClientGone, Receive, Request, Send, read_body, refuse, respond, respond_error
 from .connection import ServerConnection
 from .limits import BadTokenLimiter, PendingLimiter
@@ -130,11 +131,13 @@ class Endpoints:
         now = self.clock()
         wait = self.bad_tokens.blocked(address, now)
         if wait > 0:
+            metrics.refuse("limits")
             log.warning("too many unknown connection tokens from %s: refused for %.0f s", address, wait)
             await refuse(request, send, 429, "too many requests with unknown connection tokens",
                          [(b"retry-after", str(max(1, round(wait))).encode()), *headers])
             return
         self.bad_tokens.miss(address, now)
+        metrics.refuse("unknown_token")
         log.info("unknown or closed connection token from %s", address)
         await refuse(request, send, 404, "no connection with this id", headers or None)
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from ..backplane import Backplane
 from ..backplane.messages import ConnectionState
 from ..protocol import Connection, Limits
+from . import metrics
 from .connection import ServerConnection
 from .deadlines import Deadlines
 from .handler import Handler
@@ -75,6 +76,7 @@ class Lifecycle:
         self._forgotten.append(conn.token)
         if len(self._forgotten) == 1:  # one task drains them all: a burst of closes spawns one task, not thousands
             self.spawn(self._forget())
+        metrics.closed(conn, self.clock())
         log.info("connection %s: closed (%s)", conn.id, conn.core.close_reason or "normal")
         if handshaken:
             self.spawn(self.handler.closed(conn, conn.core.close_reason))

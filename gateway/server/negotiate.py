@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..protocol import ProtocolError
 from ..protocol.negotiate import NegotiateRequest, NegotiateResponse, parse_negotiate_query
+from . import metrics
 from .asgi import Request, Send, respond_error, respond_json
 from .connection import ServerConnection
 
@@ -48,6 +49,7 @@ async def negotiate(
         query = parse_negotiate_query(request.query)
         user = await authenticate(request) if authenticate else None
     except (ProtocolError, Refused) as exc:
+        metrics.refuse("auth" if isinstance(exc, Refused) else "malformed")
         log.info("negotiate refused (%d) for %s: %s", exc.status, request.client, exc.message)
         await respond_error(send, exc.status, exc.message)
         return

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from ..backplane import Target
 from ..backplane.messages import ConnectionState, ForwardOp, GroupChange, Send
 from ..protocol.broadcast import Broadcast
+from . import metrics
 from .connection import ServerConnection
 from .endpoints import receive_text
 from .registry import Registry
@@ -46,6 +47,8 @@ class Node:
         state = ConnectionState(conn.id, conn.token, conn.user, tuple(sorted(conn.groups)), conn.core.snapshot())
         self.registry.remove(conn)
         conn.hand_over()
+        metrics.retired(conn)
+        metrics.handovers.add(1, {metrics.DIRECTION: "transmit"})
         log.info("connection %s: handed over to another process", conn.id)
         return state
 
@@ -53,6 +56,7 @@ class Node:
         """Take over a connection handed over by another process, then apply what came meanwhile."""
         conn = self.restore(state)
         self.registry.add(conn)
+        metrics.handovers.add(1, {metrics.DIRECTION: "receive"})
         conn.reschedule()
         for group in state.groups:
             self.registry.group_add(conn.id, group)

@@ -30,6 +30,8 @@ class ConnectionInfo:
     bytes_out: int
     wire: WireCounts
     """What it cost on the network: bytes with headers and framing, frames, requests, data messages."""
+    resumes: int = 0
+    """Streams that resumed it in this process (after a drop, or moving to another transport)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,7 @@ def _info(conn: ServerConnection, now: float) -> ConnectionInfo:
     core = conn.core
     return ConnectionInfo(
         conn.id, conn.transport, conn.stream is not None, conn.user, frozenset(conn.groups), now - core.created,
-        core.messages_in, core.messages_out, core.bytes_in, core.bytes_out, conn.wire.counts(),
+        core.messages_in, core.messages_out, core.bytes_in, core.bytes_out, conn.wire.counts(), conn.resumes,
     )
 
 

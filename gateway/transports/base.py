@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from ..protocol import State
+from ..server import metrics
 from ..server.asgi import Receive, Request, Send
 from ..server.connection import ServerConnection
 
@@ -69,11 +70,24 @@ def claim(conn: ServerConnection, transport: Transport, *, resume: bool) -> int 
         if not supersede and not (core.stateful and core.handshaken):
             return None
         log.info("connection %s: %s stream replaces the %s stream", conn.id, transport.name, conn.stream)
+    replayed = core.replayed
     generation = core.attach(conn.now(), pings=transport.persistent, resume=resume, binary=transport.binary)
+    _count(conn, transport.name, resume, core.replayed - replayed)
     conn.stream = conn.transport = transport.name
     conn.wake.set()
     conn.reschedule()
     return generation
+
+
+def _count(conn: ServerConnection, name: str, resume: bool, replayed: int) -> None:
+    """Metrics of a stream that attached: a fallback from the previous transport, a resume and its replay."""
+    if conn.transport is not None and conn.transport != name:
+        metrics.moved(conn.id, conn.transport, name, conn.core.handshaken)
+    if resume and conn.core.handshaken:
+        conn.resumes += 1
+        metrics.resumes.add(1, {metrics.TRANSPORT: name})
+        if replayed:
+            metrics.replayed.add(replayed, {metrics.TRANSPORT: name})
 
 
 def release(conn: ServerConnection, generation: int, transport: Transport) -> None:

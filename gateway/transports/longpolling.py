@@ -56,8 +56,8 @@ class LongPollingTransport(TransportBase):
         timer = loop.call_at(deadline, wake.set)
         try:
             while True:
-                if core.generation != generation:
-                    return 204, b""
+                if core.generation != generation:  # replaced (204 ends it), or let go to resume elsewhere
+                    return (200 if conn.leaving else 204), b""
                 if core.has_output:
                     payload = core.take(conn.now())
                     return 200, payload.encode() if isinstance(payload, str) else payload

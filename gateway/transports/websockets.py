@@ -45,7 +45,7 @@ class WebSocketsTransport(TransportBase):
         except Exception as exc:  # the socket failed under us
             log.info("connection %s: websocket write failed: %r", conn.id, exc)
         finally:
-            code = ended[0] if ended else 1000  # the reader still running: the server ends the stream
+            code = ended[0] if ended else (1012 if conn.leaving else 1000)  # the server ends the stream (1012: restart)
             await reading.stop(reader)
             release(conn, generation, self)
             if code is not None and not stalled:

@@ -22,18 +22,24 @@ export const iife = { ...common, entryPoints: [src("global.js")], format: "iife"
 /** The MessagePack entry's IIFE: it adds `Gateway.MessagePackHubProtocol` to the core's global. */
 export const msgpackIife = { ...iife, entryPoints: [src("msgpack-entry.js")] };
 
+/** The trace entry's IIFE: it adds `Gateway.traced` (invocations carrying the page's trace context). */
+export const traceIife = { ...iife, entryPoints: [src("trace-entry.js")] };
+
 /** The files of dist/, each with the esbuild options that make it (or the src/ file it is a copy of). */
 export const OUTPUTS = {
   "gateway.js": iife,
   "gateway.mjs": { ...common, format: "esm" },
   "gateway.msgpack.js": msgpackIife,
   "gateway.msgpack.mjs": { ...common, entryPoints: [src("msgpack.js")], format: "esm" },
+  "gateway.trace.js": traceIife,
+  "gateway.trace.mjs": { ...common, entryPoints: [src("trace.js")], format: "esm" },
   "gateway.d.ts": "gateway.d.ts",
   "gateway.msgpack.d.ts": "msgpack.d.ts",
+  "gateway.trace.d.ts": "trace.d.ts",
 };
 
 /** The IIFEs the server serves, copied into gateway/static/. */
-export const STATIC = ["gateway.js", "gateway.msgpack.js"];
+export const STATIC = ["gateway.js", "gateway.msgpack.js", "gateway.trace.js"];
 
 export async function buildAll(outdir = join(root, "dist"), staticDir = join(root, "..", "gateway", "static")) {
   await mkdir(outdir, { recursive: true });

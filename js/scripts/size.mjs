@@ -2,9 +2,9 @@
 // and the optional MessagePack entry.
 import { build } from "esbuild";
 import { gzipSync } from "node:zlib";
-import { iife, msgpackIife } from "./build.mjs";
+import { iife, msgpackIife, traceIife } from "./build.mjs";
 
-for (const [name, options, budget] of [["gateway.js", iife, " (budget 6144)"], ["gateway.msgpack.js", msgpackIife, ""]]) {
+for (const [name, options, budget] of [["gateway.js", iife, " (budget 6144)"], ["gateway.msgpack.js", msgpackIife, ""], ["gateway.trace.js", traceIife, ""]]) {
   const result = await build({ ...options, write: false, outfile: name });
   const code = result.outputFiles[0].contents;
   const gz = gzipSync(code, { level: 9 }).length;
