@@ -1,5 +1,5 @@
-// Builds dist/ (IIFE global `Gateway`, ESM, .d.ts; the same for the optional MessagePack entry) and copies
-// both IIFEs to the server's static folder.
+// Builds dist/ (IIFE global `Gateway`, ESM, .d.ts; the same for the optional MessagePack and job view entries) and copies
+// the IIFEs to the server's static folder.
 // Usage: node scripts/build.mjs [outdir] [static-dir]; test/dist.test.js builds into a temp dir.
 import { build } from "esbuild";
 import { copyFile, mkdir } from "node:fs/promises";
@@ -22,6 +22,9 @@ export const iife = { ...common, entryPoints: [src("global.js")], format: "iife"
 /** The MessagePack entry's IIFE: it adds `Gateway.MessagePackHubProtocol` to the core's global. */
 export const msgpackIife = { ...iife, entryPoints: [src("msgpack-entry.js")] };
 
+/** The job view's IIFE (<gateway-job>): it uses the core's global, so only its own underscored members are renamed. */
+export const jobIife = { ...common, entryPoints: [src("job-entry.js")], format: "iife", minify: true, mangleProps: /^_/ };
+
 /** The files of dist/, each with the esbuild options that make it (or the src/ file it is a copy of). */
 export const OUTPUTS = {
   "gateway.js": iife,
@@ -30,10 +33,13 @@ export const OUTPUTS = {
   "gateway.msgpack.mjs": { ...common, entryPoints: [src("msgpack.js")], format: "esm" },
   "gateway.d.ts": "gateway.d.ts",
   "gateway.msgpack.d.ts": "msgpack.d.ts",
+  "gateway.job.js": jobIife,
+  "gateway.job.mjs": { ...common, entryPoints: [src("job-element.js")], format: "esm" },
+  "gateway.job.d.ts": "job.d.ts",
 };
 
 /** The IIFEs the server serves, copied into gateway/static/. */
-export const STATIC = ["gateway.js", "gateway.msgpack.js"];
+export const STATIC = ["gateway.js", "gateway.msgpack.js", "gateway.job.js"];
 
 export async function buildAll(outdir = join(root, "dist"), staticDir = join(root, "..", "gateway", "static")) {
   await mkdir(outdir, { recursive: true });
