@@ -34,7 +34,8 @@ from .view import ConnectionsView
 log = logging.getLogger("gateway")
 
 
-CLIENT_FILES = {"/client.js": "gateway.js", "/client.msgpack.js": "gateway.msgpack.js", "/client.job.js": "gateway.job.js"}
+CLIENT_FILES = {"/client.js": "gateway.js", "/client.msgpack.js": "gateway.msgpack.js",
+                "/client.job.js": "gateway.job.js"}
 """The JS bundles each hub serves: the client (IIFE), and its optional entries, MessagePack and the job view's
 ``<gateway-job>`` element (load them after the client)."""
 
