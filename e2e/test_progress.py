@@ -15,14 +15,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from .servers import ARTIFACTS, GatewayProcess, gateway_argv, start_gateway, stop_process
+from .servers import ARTIFACTS, GatewayProcess, gateway_argv, log_tail, start_gateway, stop_process
 from .test_scaleout import _redis
 
 TRANSPORTS = ["WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling"]
@@ -41,15 +42,44 @@ document.addEventListener("done", (e) => __done.push(e.detail));
 """
 
 
+LEASE = 2.0  # seconds a worker's heartbeat stays valid: a killed worker's job turns Failed soon after
+
+
 def python() -> str:
     return os.environ.get("GATEWAY_E2E_PYTHON") or sys.executable
 
 
-# How each queue's workers are started: (the demo's extra arguments, the worker command).
-QUEUES: dict[str, tuple[list[str], list[str]]] = {
-    "runner": (["--job-workers", "0"], [python(), "-m", "gateway", "worker", "--redis", "{redis}",
-                                        "--concurrency", "2"]),
-}
+def queue_argv(queue: str, redis_url: str) -> list[str]:
+    """The demo's arguments for `queue`: its jobs go to Redis, and it starts no worker (the fixture does)."""
+    if queue == "runner":  # the demo's own step runner, in a `gateway worker` process
+        return ["--redis", redis_url, "--job-workers", "0"]
+    return ["--redis", redis_url, "--queue", queue, "--job-workers", "0"]
+
+
+def start_queue_workers(queue: str, redis_url: str, log: IO[bytes]) -> list[subprocess.Popen[bytes]]:
+    """One worker process of `queue` (each in its own process group, so that a kill takes its pool too)."""
+    if queue == "runner":
+        argv = [python(), "-m", "gateway", "worker", "--redis", redis_url, "--concurrency", "2"]
+        return [subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))]
+    from gateway.demo.workers import start_workers
+
+    return start_workers(queue, 1, redis_url, lease=LEASE, output=log, env={"PYTHONUNBUFFERED": "1"})
+
+
+def workers_ready(queue: str, log_path: Path, redis_url: str) -> bool:
+    """Celery logs "ready."; an arq worker keeps a health-check key in Redis."""
+    if queue == "celery":
+        return " ready." in log_path.read_text(errors="replace")
+    if queue == "arq":
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        try:
+            return bool(client.exists("arq:queue:health-check"))
+        finally:
+            client.close()
+    return True
 
 
 @dataclass
@@ -65,18 +95,26 @@ class Stack:
     def base(self) -> str:
         return self.server.base
 
-    def ensure_workers(self) -> None:
-        """Start the worker command again if a test killed it."""
-        if self.workers and self.workers[-1].poll() is None:
+    @property
+    def log_path(self) -> Path:
+        return ARTIFACTS / f"{self.queue}-workers-{self.server.port}.log"
+
+    def ensure_workers(self, timeout: float = 30.0) -> None:
+        """Start the workers (again, if a test killed them) and wait until they take jobs."""
+        if self.workers and all(p.poll() is None for p in self.workers):
             return
         ARTIFACTS.mkdir(exist_ok=True)
-        argv = [a.replace("{redis}", self.redis_url) for a in QUEUES[self.queue][1]]
-        with (ARTIFACTS / f"{self.queue}-worker-{self.server.port}.log").open("ab") as log:
-            self.workers.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                 start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1")))
+        self.log_path.write_bytes(b"")
+        with self.log_path.open("ab") as log:
+            self.workers = start_queue_workers(self.queue, self.redis_url, log)
+        deadline = time.monotonic() + timeout
+        while not workers_ready(self.queue, self.log_path, self.redis_url):
+            assert all(p.poll() is None for p in self.workers), log_tail(self.log_path)
+            assert time.monotonic() < deadline, f"{self.queue} workers not ready:\n{log_tail(self.log_path)}"
+            time.sleep(0.1)
 
     def kill_workers(self) -> None:
-        """SIGKILL every process of the worker command (a pool's children too), as a crash would."""
+        """SIGKILL every worker process group (pool processes too): no handler runs, no heartbeat follows."""
         for proc in self.workers:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -91,8 +129,8 @@ class Stack:
 @contextlib.contextmanager
 def _stack(queue: str) -> Iterator[Stack]:
     with _redis() as redis_url:
-        extra = ["--redis", redis_url, *QUEUES[queue][0]]
-        server = start_gateway(lambda port: gateway_argv(port, extra_args=extra))
+        env = {"GATEWAY_REDIS_URL": redis_url, "GATEWAY_PROGRESS_LEASE": str(LEASE)}
+        server = start_gateway(lambda port: gateway_argv(port, extra_args=queue_argv(queue, redis_url)), env=env)
         stack = Stack(queue, redis_url, server)
         try:
             stack.ensure_workers()
@@ -101,10 +139,28 @@ def _stack(queue: str) -> Iterator[Stack]:
             stack.stop()
 
 
-@pytest.fixture(scope="module", params=list(QUEUES))
-def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    with _stack(request.param) as s:
-        yield s
+Stacks = Callable[[str], Stack]
+
+
+@pytest.fixture(scope="module")
+def stacks() -> Iterator[Stacks]:
+    """`stacks(queue)`: the stack of `queue`, started on first use and stopped at the end of the module."""
+    with contextlib.ExitStack() as exits:
+        started: dict[str, Stack] = {}
+
+        def get(queue: str) -> Stack:
+            if queue not in started:
+                started[queue] = exits.enter_context(_stack(queue))
+            started[queue].ensure_workers()
+            return started[queue]
+
+        yield get
+
+
+# Celery on each forced transport; arq on one (its four-transport contract suite is in tests/).
+CASES = [pytest.param("celery", t, id=f"celery-{t}") for t in TRANSPORTS] + [
+    pytest.param("arq", "WebSockets", id="arq-WebSockets")
+]
 
 
 def post_job(base: str, steps: int, step_ms: int) -> str:
@@ -161,9 +217,9 @@ def wait_for_step(page: Page, step: int, timeout: float = 20_000) -> None:
     page.wait_for_function(f"(demo.job.current?.step || 0) >= {step}", timeout=timeout)
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_a_page_shows_every_step_once_in_order(page: Page, stack: Stack, transport: str) -> None:
-    stack.ensure_workers()
+@pytest.mark.parametrize(("queue", "transport"), CASES)
+def test_a_page_shows_every_step_once_in_order(page: Page, stacks: Stacks, queue: str, transport: str) -> None:
+    stack = stacks(queue)
     open_page(page, stack, transport)
     started = time.monotonic()
     start_job(page, STEPS, 60)
@@ -174,11 +230,11 @@ def test_a_page_shows_every_step_once_in_order(page: Page, stack: Stack, transpo
     assert steps_shown(log) == list(range(1, STEPS + 1))
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(("queue", "transport"), CASES)
 def test_a_page_opened_after_completion_shows_100_and_the_whole_log_at_once(
-    page: Page, stack: Stack, transport: str
+    page: Page, stacks: Stacks, queue: str, transport: str
 ) -> None:
-    stack.ensure_workers()
+    stack = stacks(queue)
     job = post_job(stack.base, STEPS, 10)
     deadline = time.monotonic() + 30
     while (snap := snapshot(stack.base, job))["state"] != "Completed":
@@ -192,9 +248,11 @@ def test_a_page_opened_after_completion_shows_100_and_the_whole_log_at_once(
     assert {e["batch"] for e in page.evaluate("__progress")} == {1}, "the snapshot is rendered in one go"
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_a_reload_at_step_10_shows_steps_1_to_20_exactly_once(page: Page, stack: Stack, transport: str) -> None:
-    stack.ensure_workers()
+@pytest.mark.parametrize(("queue", "transport"), CASES)
+def test_a_reload_at_step_10_shows_steps_1_to_20_exactly_once(
+    page: Page, stacks: Stacks, queue: str, transport: str
+) -> None:
+    stack = stacks(queue)
     open_page(page, stack, transport)
     job = start_job(page, STEPS, 200)
     wait_for_step(page, 10)
@@ -207,11 +265,11 @@ def test_a_reload_at_step_10_shows_steps_1_to_20_exactly_once(page: Page, stack:
     assert page.evaluate("__progress.at(-1).batch") > 1, "the snapshot first, then live steps"
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(("queue", "transport"), CASES)
 def test_cancel_stops_the_task_within_2_s_and_the_page_shows_cancelled(
-    page: Page, stack: Stack, transport: str
+    page: Page, stacks: Stacks, queue: str, transport: str
 ) -> None:
-    stack.ensure_workers()
+    stack = stacks(queue)
     open_page(page, stack, transport)
     job = start_job(page, STEPS, 300)
     wait_for_step(page, 3)
@@ -229,9 +287,11 @@ def test_cancel_stops_the_task_within_2_s_and_the_page_shows_cancelled(
     expect(page.locator(CANCEL)).to_be_hidden()
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_a_worker_killed_mid_job_shows_failed_with_a_reason(page: Page, stack: Stack, transport: str) -> None:
-    stack.ensure_workers()
+@pytest.mark.parametrize(("queue", "transport"), CASES)
+def test_a_worker_killed_mid_job_shows_failed_with_a_reason(
+    page: Page, stacks: Stacks, queue: str, transport: str
+) -> None:
+    stack = stacks(queue)
     open_page(page, stack, transport)
     start_job(page, STEPS, 300)
     wait_for_step(page, 3)
