@@ -214,7 +214,9 @@ function defineGatewayJob(HubConnection, name = "gateway-job", registry = global
     disconnectedCallback() {
       this._schedule();
     }
-    attributeChangedCallback() {
+    attributeChangedCallback(name2, was, now) {
+      if (name2 != "job-id" && was !== now && this._own) this._own.stop().catch(() => {
+      }), this._own = null;
       this._schedule();
     }
     // Changes made in one task (connection, then job id) make one restart.

@@ -105,7 +105,8 @@ export function defineGatewayJob(HubConnection, name = "gateway-job", registry =
       this._schedule();
     }
 
-    attributeChangedCallback() {
+    attributeChangedCallback(name, was, now) {
+      if (name != "job-id" && was !== now && this._own) this._own.stop().catch(() => {}), (this._own = null); // hub, transports
       this._schedule();
     }
 
