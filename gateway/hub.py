@@ -113,6 +113,9 @@ class Hub:
 
     __slots__ = ("_conn", "_dispatcher")
 
+    server_methods: frozenset[str] = frozenset()
+    """Names of async methods the server calls and clients may not (an authorization hook)."""
+
     def __init__(self, conn: ServerConnection, dispatcher: HubDispatcher) -> None:
         self._conn = conn
         self._dispatcher = dispatcher
@@ -142,11 +145,11 @@ def _pascal(name: str) -> str:
 
 def hub_methods(hub: type[Hub]) -> dict[str, Method]:
     """The callable methods of a hub class, by name and by its PascalCase form (``echo_push``, ``EchoPush``):
-    its public ``async def`` methods, async generators (server streams) included."""
-    base = set(dir(Hub))
+    its public ``async def`` methods, async generators (server streams) included, but not ``server_methods``."""
+    hidden = set(dir(Hub)) | hub.server_methods
     methods = {
         name: member for name, member in inspect.getmembers(hub, _is_async)
-        if not name.startswith("_") and name not in base
+        if not name.startswith("_") and name not in hidden
     }
     return {**{_pascal(name): member for name, member in methods.items()}, **methods}
 
