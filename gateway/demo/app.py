@@ -18,10 +18,11 @@ from starlette.routing import BaseRoute, Route
 
 from ..app import DEFAULT_SETTINGS, Gateway
 from ..backplane import Backplane, InProcessBackplane
+from ..progress import MemoryStore, ProgressStore, connect
 from ..server.settings import Settings
 from ..transports import TRANSPORT_NAMES
-from .hubs import ChatHub, EchoHub, JobsHub, job_group
-from .jobs import Job, Jobs, JobStore, MemoryJobStore, RedisJobStore
+from .hubs import ChatHub, EchoHub, JobsHub
+from .jobs import JobQueue, MemoryQueue, RedisQueue, Runner
 
 MAX_STEPS = 200
 MAX_STEP_MS = 10_000
@@ -84,19 +85,27 @@ def _job_request(body: Any) -> tuple[int, int, int | None]:
 
 
 class Demo:
-    """The demo's parts (backplane, job store and queue, the three gateways) and its HTTP handlers."""
+    """The demo's parts (backplane, progress store, job queue and runner, the three gateways) and its HTTP
+    handlers."""
 
-    def __init__(
-        self, options: dict[str, Any], backplane: Backplane, store: JobStore, job_workers: int, body_timeout: float,
-    ) -> None:
-        self.backplane, self.store, self.body_timeout = backplane, store, body_timeout
-        self.queue = Jobs(store, self._publish, workers=job_workers)
-        bound_hub = type("JobsHub", (JobsHub,), {"jobs": self.queue})
-        self.jobs = Gateway(bound_hub, name="jobs", **options)
+    def __init__(self, options: dict[str, Any], job_workers: int, body_timeout: float,
+                 redis_url: str | None = None) -> None:
+        self.body_timeout = body_timeout
+        self.backplane: Backplane = options["backplane"]
+        self.store: ProgressStore
+        self.queue: JobQueue
+        if redis_url:
+            from ..progress.redis import RedisStore
+
+            self.store, self.queue = RedisStore(redis_url, hub="jobs"), RedisQueue(redis_url)
+            progress = connect(redis_url, hub="jobs")
+        else:
+            memory = MemoryStore()
+            self.store, self.queue, progress = memory, MemoryQueue(), connect(store=memory)
+        self.runner = Runner(self.queue, progress, workers=job_workers)
+        self.jobs = Gateway(JobsHub.bind(self.store), name="jobs", **options)
+        self.store.attach(self.jobs.clients)
         self.gateways = (self.jobs, Gateway(EchoHub, name="echo", **options), Gateway(ChatHub, name="chat", **options))
-
-    async def _publish(self, job: Job, event: dict[str, Any]) -> None:
-        await self.jobs.clients.group(job_group(job.id)).send("progress", event)
 
     async def start_job(self, request: Request) -> Response:
         try:
@@ -105,23 +114,23 @@ class Demo:
             return JSONResponse({"error": str(exc)}, exc.status, headers={"Connection": "close"})
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, 400)
-        if await self.store.queued() >= MAX_QUEUED:
+        if await self.queue.size() >= MAX_QUEUED:
             return JSONResponse({"error": "too many jobs are waiting; try again later"}, 503,
                                 headers={"Retry-After": "5"})
-        job = await self.queue.submit(steps, step_ms, fail_at)
+        job = await self.runner.submit(steps, step_ms, fail_at)
         return JSONResponse({"id": job.id}, 202, headers={"Location": f"/jobs/{job.id}"})
 
     async def get_job(self, request: Request) -> Response:
-        snapshot = await self.queue.snapshot(request.path_params["job_id"])
+        snapshot = await self.store.snapshot(request.path_params["job_id"])
         if snapshot is None:
             return JSONResponse({"error": "no such job"}, 404)
         return JSONResponse(snapshot)
 
     async def cancel_job(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]
-        if await self.queue.snapshot(job_id) is None:
+        if await self.store.load(job_id) is None:
             return JSONResponse({"error": "no such job"}, 404)
-        return JSONResponse({"cancelled": await self.queue.cancel(job_id)})
+        return JSONResponse({"cancelled": await self.store.cancel(job_id)})
 
     async def health(self, request: Request) -> Response:
         """Backplane status, and the connections this process holds per hub."""
@@ -134,11 +143,14 @@ class Demo:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.backplane.start()
-        await self.queue.start()
+        await self.store.start()
+        await self.runner.start()
         yield
-        await self.queue.stop()
+        await self.runner.stop()
         for gateway in self.gateways:
             await gateway.shutdown()
+        await self.store.close()
+        await self.queue.close()
         await self.backplane.close()
 
     def routes(self) -> list[BaseRoute]:
@@ -180,17 +192,17 @@ def create_app(
     goes to every hub's ``Gateway``; ``body_timeout`` bounds the reading of a ``POST /jobs`` body.
     """
     backplane: Backplane = InProcessBackplane()
-    store: JobStore = MemoryJobStore()
     if redis_url:
         from ..backplane.redis import RedisBackplane
 
-        backplane, store = RedisBackplane(redis_url), RedisJobStore(redis_url)
+        backplane = RedisBackplane(redis_url)
     options: dict[str, Any] = {"transports": tuple(transports), "allowed_origins": tuple(allowed_origins),
                                "settings": settings, "backplane": backplane,
                                "trusted_proxies": tuple(trusted_proxies)}
-    demo = Demo(options, backplane, store, job_workers, body_timeout)
+    demo = Demo(options, job_workers, body_timeout, redis_url)
     app = Starlette(routes=demo.routes(), lifespan=demo.lifespan)
-    app.state.jobs = demo.queue
+    app.state.jobs = demo.runner
+    app.state.progress = demo.store
     app.state.gateways = demo.gateways
     return app
 
@@ -206,20 +218,15 @@ def create_app_from_env() -> Starlette:
 
 
 async def run_worker(redis_url: str, concurrency: int = 4) -> None:
-    """A job worker process: takes jobs from Redis and publishes progress through the Redis backplane."""
-    from ..backplane.redis import RedisBackplane
-
-    backplane = RedisBackplane(redis_url)
-    clients = backplane.clients("jobs")
-    await backplane.start()
-
-    async def publish(job: Job, event: dict[str, Any]) -> None:
-        await clients.group(job_group(job.id)).send("progress", event)
-
-    jobs = Jobs(RedisJobStore(redis_url), publish, workers=concurrency)
-    await jobs.start()
+    """A job worker process: takes demo jobs from Redis and publishes their progress to the Redis record, which
+    publishes on the Redis backplane (no gateway server in this process)."""
+    queue = RedisQueue(redis_url)
+    progress = connect(redis_url, hub="jobs")
+    runner = Runner(queue, progress, workers=concurrency)
+    await runner.start()
     try:
         await asyncio.Event().wait()
     finally:
-        await jobs.stop()
-        await backplane.close()
+        await runner.stop()
+        await queue.close()
+        progress.close()

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..hub import Hub, HubError
-from .jobs import Jobs
+from ..progress import ProgressHub
 
-MAX_NAME = 64  # group, room and job names
+MAX_NAME = 64  # group and room names
 MAX_PUSH = 1000  # messages one PushGroup call sends
 PUSH_BATCH = 50  # PushGroup lets the event loop run between batches of this many sends
 MAX_ROOMS = 100  # chat rooms whose history is kept (the least recently used is forgotten)
@@ -19,10 +19,6 @@ MAX_COUNT = 10_000  # items one Counter stream sends
 MAX_DELAY_MS = 1_000  # Counter's delay between items
 MAX_SUM_ITEMS = 100_000  # numbers one Sum stream may carry
 ASK_TIMEOUT = 10.0  # seconds AskClient waits for the client's answer
-
-
-def job_group(job_id: str) -> str:
-    return f"job:{job_id}"
 
 
 def _bounded(value: object, what: str, high: float, *, integer: bool = False) -> float:
@@ -40,26 +36,9 @@ def _name(value: object, what: str) -> str:
     return value
 
 
-class JobsHub(Hub):
-    """``Subscribe(jobId)`` returns the job's state and step log, then ``progress`` calls follow."""
-
-    jobs: Jobs  # set by the demo app
-
-    async def subscribe(self, job_id: str) -> dict[str, Any]:
-        if not isinstance(job_id, str) or not 0 < len(job_id) <= 64:
-            raise HubError("a job id is a short string")
-        await self.groups.add(self.context.connection_id, job_group(job_id))
-        snapshot = await self.jobs.snapshot(job_id)
-        if snapshot is None:
-            await self.groups.remove(self.context.connection_id, job_group(job_id))
-            raise HubError(f"unknown job {job_id!r}")
-        return snapshot
-
-    async def unsubscribe(self, job_id: str) -> None:
-        await self.groups.remove(self.context.connection_id, job_group(str(job_id)))
-
-    async def cancel(self, job_id: str) -> bool:
-        return await self.jobs.cancel(str(job_id))
+class JobsHub(ProgressHub):
+    """``Subscribe(jobId)`` returns the job's state and step log, then ``progress`` calls follow; ``Watch`` and
+    ``Cancel`` too (see ``ProgressHub``). The demo binds it to its store."""
 
 
 class EchoHub(Hub):
