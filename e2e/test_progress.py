@@ -157,9 +157,11 @@ def stacks() -> Iterator[Stacks]:
         yield get
 
 
-# Celery on each forced transport; arq on one (its four-transport contract suite is in tests/).
+# Celery on each forced transport; arq on one (its four-transport contract suite is in tests/); the demo's own
+# runner (`gateway worker`) on one.
 CASES = [pytest.param("celery", t, id=f"celery-{t}") for t in TRANSPORTS] + [
-    pytest.param("arq", "WebSockets", id="arq-WebSockets")
+    pytest.param("arq", "WebSockets", id="arq-WebSockets"),
+    pytest.param("runner", "LongPolling", id="runner-LongPolling"),
 ]
 
 
