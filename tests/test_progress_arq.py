@@ -6,7 +6,6 @@ worker process started here, on a redis-server started here too.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 
@@ -34,7 +33,6 @@ TRANSPORTS = ("WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling")
 def redis_url() -> Iterator[str]:
     server = RedisServer()
     server.start()
-    os.environ["GATEWAY_REDIS_URL"] = server.url  # the demo's arq settings read it on import
     yield server.url
     server.stop()
     shutil.rmtree(server.dir, ignore_errors=True)
@@ -74,6 +72,15 @@ async def test_a_failing_job_is_failed_with_its_exception(live: Live, workers: W
     assert last["state"] == "Failed" and "payment provider declined" in last["error"], last
 
 
-async def test_a_killed_worker_fails_its_job_within_the_lease(live: Live, redis_url: str) -> None:
-    with running(QUEUE, 1, redis_url) as doomed:
+@pytest.fixture
+def alone(redis_url: str) -> Iterator[tuple[Live, str]]:
+    """A server on its own Redis database (so its own queue): the workers started on it run its jobs alone."""
+    url = redis_url.rsplit("/", 1)[0] + "/1"
+    with serve(create_app(redis_url=url, queue=QUEUE, job_workers=0, lease=LEASE)) as server:
+        yield server, url
+
+
+async def test_a_killed_worker_fails_its_job_within_the_lease(alone: tuple[Live, str]) -> None:
+    live, url = alone
+    with running(QUEUE, 1, url) as doomed:
         await killed_worker_fails(live, doomed.kill, LEASE)

@@ -6,7 +6,6 @@ worker process started here, on a redis-server started here too.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 
@@ -34,7 +33,6 @@ TRANSPORTS = ("WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling")
 def redis_url() -> Iterator[str]:
     server = RedisServer()
     server.start()
-    os.environ["GATEWAY_REDIS_URL"] = server.url  # the demo's Celery app reads it on import
     yield server.url
     server.stop()
     shutil.rmtree(server.dir, ignore_errors=True)
@@ -61,25 +59,41 @@ async def test_a_late_subscriber_gets_100_percent_and_the_whole_log(live: Live, 
     await late_subscriber(live)
 
 
-async def test_cancel_stops_the_task_within_2_s_and_celery_agrees(live: Live, workers: Workers) -> None:
-    from gateway.demo.celery_app import app
+def celery_state(redis_url: str, task_id: str) -> str:
+    """What Celery's own result backend says of a task."""
+    from celery import Celery
 
+    app = Celery("test", broker=redis_url, backend=redis_url, set_as_current=False)
+    try:
+        return str(app.AsyncResult(task_id).state)
+    finally:
+        app.close()
+
+
+async def test_cancel_stops_the_task_within_2_s_and_celery_agrees(live: Live, workers: Workers, redis_url: str) -> None:
     took, last = await cancel_stops_the_task(live)
-    assert app.AsyncResult(last["jobId"]).state == "REVOKED"
+    assert celery_state(redis_url, last["jobId"]) == "REVOKED"
 
 
-async def test_a_failing_task_is_failed_with_its_exception(live: Live, workers: Workers) -> None:
-    from gateway.demo.celery_app import app
-
+async def test_a_failing_task_is_failed_with_its_exception(live: Live, workers: Workers, redis_url: str) -> None:
     async with Watcher(live, "WebSockets") as page:
         job_id = start_job(live, 5, 10, fail_at=3)
         await page.subscribe(job_id)
         await page.until_final(15)
         last = page.events()[-1]
     assert last["state"] == "Failed" and "payment provider declined" in last["error"], last
-    assert app.AsyncResult(job_id).state == "FAILURE"
+    assert celery_state(redis_url, job_id) == "FAILURE"
 
 
-async def test_a_killed_worker_fails_its_job_within_the_lease(live: Live, redis_url: str) -> None:
-    with running(QUEUE, 1, redis_url) as doomed:
+@pytest.fixture
+def alone(redis_url: str) -> Iterator[tuple[Live, str]]:
+    """A server on its own Redis database (so its own queue): the workers started on it run its jobs alone."""
+    url = redis_url.rsplit("/", 1)[0] + "/1"
+    with serve(create_app(redis_url=url, queue=QUEUE, job_workers=0, lease=LEASE)) as server:
+        yield server, url
+
+
+async def test_a_killed_worker_fails_its_job_within_the_lease(alone: tuple[Live, str]) -> None:
+    live, url = alone
+    with running(QUEUE, 1, url) as doomed:
         await killed_worker_fails(live, doomed.kill, LEASE)

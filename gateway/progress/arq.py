@@ -28,10 +28,11 @@ import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from . import JobCancelled, Progress, connect
-from .publisher import AsyncJobHandle
+from arq.typing import WorkerCoroutine
+
+from .publisher import AsyncJob, JobCancelled, Progress, connect
 
 log = logging.getLogger("gateway.progress.arq")
 
@@ -41,16 +42,17 @@ T = TypeVar("T")
 JobFunction = Callable[..., Awaitable[T]]
 
 
-async def startup(ctx: dict[str, Any], url: str | None = None, lease: float = 10.0) -> None:
-    """An ``on_startup`` step: the publisher of this worker (``url``, else ``GATEWAY_PROGRESS_URL``)."""
-    ctx[PUBLISHER] = connect(url or os.environ["GATEWAY_PROGRESS_URL"])
+async def startup(ctx: dict[str, Any], url: str | None = None, lease: float = 10.0, hub: str = "/hubs/jobs") -> None:
+    """An ``on_startup`` step: the publisher of this worker (``url``, else ``GATEWAY_PROGRESS_URL``) for the hub
+    ``hub``, and the heartbeat lease (give the gateway's store the same)."""
+    ctx[PUBLISHER] = connect(url or os.environ["GATEWAY_PROGRESS_URL"], hub=hub)
     ctx[LEASE] = lease
 
 
 class JobProgress:
     """``ctx["progress"]`` inside a job: the async job handle; ``start`` is implied by the first ``step``."""
 
-    def __init__(self, job: AsyncJobHandle) -> None:
+    def __init__(self, job: AsyncJob) -> None:
         self.job = job
         self.started = False
 
@@ -63,7 +65,7 @@ class JobProgress:
         """Processing; called for you by the first ``step`` if the job does not."""
         if not self.started:
             self.started = True
-            await self.job.start(total, message)
+            await self.job.start(total, message or "Started")
 
     async def step(self, percent: float | None = None, message: str = "", *, step: int | None = None) -> None:
         """One step; raises ``JobCancelled`` when a cancel was asked for (cooperative cancel)."""
@@ -71,7 +73,7 @@ class JobProgress:
         await self.job.step(percent, message, step=step)
 
 
-async def _beat(job: AsyncJobHandle, interval: float) -> None:
+async def _beat(job: AsyncJob, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
@@ -80,7 +82,7 @@ async def _beat(job: AsyncJobHandle, interval: float) -> None:
             log.warning("job %s: heartbeat failed", job.job_id, exc_info=True)
 
 
-def progress_job(func: JobFunction[T]) -> JobFunction[T | None]:
+def progress_job(func: JobFunction[T]) -> WorkerCoroutine:
     """Give an arq job function ``ctx["progress"]`` and publish its end: Completed, Failed or Cancelled."""
 
     @functools.wraps(func)
@@ -95,7 +97,7 @@ def progress_job(func: JobFunction[T]) -> JobFunction[T | None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
 
-    return run
+    return cast(WorkerCoroutine, run)
 
 
 async def _run(func: JobFunction[T], handle: JobProgress, ctx: dict[str, Any], args: tuple[Any, ...],

@@ -5,8 +5,9 @@ STARTED then PROGRESS (``update_state``, with the percent, step and message as m
 Failed is FAILURE and Cancelled is REVOKED, so Celery's result backend agrees with the job record.
 
 Configuration (``app.conf``): ``gateway_progress_url`` (the Redis URL of the job records; default: the broker's
-URL when it is Redis) and ``gateway_progress_lease`` (seconds, default 10: the heartbeat thread refreshes the
-record every lease / 3, and the gateway marks a job whose heartbeat is older than the lease as Failed).
+URL when it is Redis), ``gateway_progress_hub`` (the hub's name or mount path, default ``/hubs/jobs``) and
+``gateway_progress_lease`` (seconds, default 10: the heartbeat thread refreshes the record every lease / 3; give
+the gateway's store the same lease, past which it marks a job with no heartbeat as Failed).
 
 Cancel from a page: the gateway marks the record and calls the canceller from :func:`celery_canceller`.
 
@@ -32,25 +33,24 @@ from typing import Any
 from celery import Celery, Task, signals, states
 from celery.exceptions import Ignore, WorkerLostError
 
-from . import JobCancelled, Progress, connect
-from .publisher import JobHandle
+from .publisher import Job, JobCancelled, Progress, connect
 
 log = logging.getLogger("gateway.progress.celery")
 
 PROGRESS = "PROGRESS"
 """The Celery state of a task between steps (``AsyncResult(id).info`` holds percent, step and message)."""
 
-_publishers: dict[str, Progress] = {}
+_publishers: dict[tuple[str, str], Progress] = {}
 _publishers_lock = threading.Lock()
 
 
 def publisher_for(app: Celery) -> Progress:
     """The progress publisher of ``app`` (one per process and URL)."""
-    url = progress_url(app)
+    url, hub = progress_url(app), str(app.conf.get("gateway_progress_hub") or "/hubs/jobs")
     with _publishers_lock:
-        if url not in _publishers:
-            _publishers[url] = connect(url)
-        return _publishers[url]
+        if (url, hub) not in _publishers:
+            _publishers[url, hub] = connect(url, hub=hub)
+        return _publishers[url, hub]
 
 
 def progress_url(app: Celery) -> str:
@@ -64,7 +64,7 @@ def progress_url(app: Celery) -> str:
 class Heartbeat:
     """A daemon thread that refreshes a job's heartbeat every ``interval`` seconds until stopped."""
 
-    def __init__(self, job: JobHandle, interval: float) -> None:
+    def __init__(self, job: Job, interval: float) -> None:
         self._job, self._interval = job, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat:{job.job_id}", daemon=True)
@@ -87,7 +87,7 @@ class Heartbeat:
 class TaskProgress:
     """``self.progress`` inside a task: the job handle, plus Celery's own state kept in step."""
 
-    def __init__(self, task: ProgressTask, job: JobHandle) -> None:
+    def __init__(self, task: ProgressTask, job: Job) -> None:
         self._task, self.job = task, job
         self.started = False
 
@@ -100,7 +100,7 @@ class TaskProgress:
         """Processing (Celery STARTED); called for you by the first ``step`` if the task does not."""
         if not self.started:
             self.started = True
-            self.job.start(total, message)
+            self.job.start(total, message or "Started")
             self._celery_state(states.STARTED, {"percent": 0, "step": 0, "message": message})
 
     def step(self, percent: float | None = None, message: str = "", *, step: int | None = None) -> None:
@@ -125,7 +125,8 @@ class ProgressTask(Task):  # type: ignore[misc]  # Celery ships no type informat
     @property
     def progress(self) -> TaskProgress:
         """The progress handle of the task being run (its job id is the task id)."""
-        found = self.__dict__.setdefault("_running", {}).get(self.request.id)
+        running: dict[str, TaskProgress] = self.__dict__.setdefault("_running", {})
+        found = running.get(self.request.id)
         if found is None:
             raise RuntimeError("self.progress is only available while the task runs")
         return found
@@ -149,7 +150,8 @@ class ProgressTask(Task):  # type: ignore[misc]  # Celery ships no type informat
             result = self.run(*args, **kwargs)
         except JobCancelled:
             handle.job.cancelled()
-            self.update_state(state=states.REVOKED, meta={"reason": "cancelled"})
+            if self.track_celery_state and not self.request.called_directly:
+                self.backend.mark_as_revoked(self.request.id, "cancelled", request=self.request)
             raise Ignore() from None
         handle.start()
         handle.job.complete(result)
@@ -167,7 +169,6 @@ def _is_progress_task(sender: Any) -> bool:
     return isinstance(sender, ProgressTask)
 
 
-@signals.task_failure.connect(weak=False)
 def _worker_lost(sender: Any = None, task_id: str | None = None, exception: BaseException | None = None,
                  **_: Any) -> None:
     """In the worker's main process: a pool process died mid-task, so the task's job is Failed."""
@@ -175,11 +176,14 @@ def _worker_lost(sender: Any = None, task_id: str | None = None, exception: Base
         publisher_for(sender.app).job(task_id).fail(f"worker lost: {exception}")
 
 
-@signals.task_revoked.connect(weak=False)
 def _revoked(sender: Any = None, request: Any = None, terminated: bool = False, **_: Any) -> None:
     """In the worker's main process: a revoked task (never started, or terminated) is Cancelled."""
     if _is_progress_task(sender) and request is not None and request.id:
         publisher_for(sender.app).job(str(request.id)).cancelled()
+
+
+signals.task_failure.connect(_worker_lost, weak=False)
+signals.task_revoked.connect(_revoked, weak=False)
 
 
 def celery_canceller(app: Celery, *, terminate: bool = False,
