@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         from .conditions import main as conditions
 
         return conditions(args_in[1:])
+    if args_in[:1] == ["progress"]:  # job progress: its own options (python -m benchmarks progress --help)
+        from . import progress
+
+        return progress.main(args_in[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the benchmarks")
@@ -37,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--targets", help=f"comma-separated, from {','.join(CLIENTS)}")
     run.add_argument("--only", help="comma-separated measurements: A (RTT), B (idle), C (fan-out), H (hold)")
     run.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<mode>)")
+    sub.add_parser("progress", help="job progress: publish rate and delay to 1,000 clients (--quick, --full)")
     show = sub.add_parser("report", help="redraw the report of a results folder")
     show.add_argument("folder", type=Path)
     args = parser.parse_args(argv)

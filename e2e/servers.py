@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -117,8 +117,11 @@ def gateway_argv(
     return argv + list(extra_args)
 
 
-def start_gateway(argv_for_port: Callable[[int], list[str]], startup_timeout: float = 20.0) -> GatewayProcess:
-    """Start the demo server and wait until `GET /jobs/does-not-exist` answers 404."""
+def start_gateway(
+    argv_for_port: Callable[[int], list[str]], startup_timeout: float = 20.0, env: Mapping[str, str] | None = None
+) -> GatewayProcess:
+    """Start the demo server (with `env` added to this environment) and wait until `GET /jobs/does-not-exist`
+    answers 404."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     argv = argv_for_port(port)
@@ -126,9 +129,9 @@ def start_gateway(argv_for_port: Callable[[int], list[str]], startup_timeout: fl
     with log_path.open("wb") as log:
         log.write(("$ " + " ".join(argv) + "\n").encode())
         log.flush()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        environ = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environ, start_new_session=True
         )
     server = GatewayProcess(f"http://127.0.0.1:{port}", port, argv, log_path, proc)
     deadline = time.monotonic() + startup_timeout

@@ -14,6 +14,8 @@ from playwright.sync_api import Browser, Page, expect
 
 TRANSPORTS = ["WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling"]
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "compare.png"
+# The job page shows the job in a <gateway-job> element; Playwright's CSS selectors pierce its shadow root.
+STATE, PERCENT, ERROR, LOG = (f"gateway-job [part={p}]" for p in ("state", "percent", "error", "log"))
 
 
 def post_job(base: str, **body: int) -> str:
@@ -37,9 +39,9 @@ def test_job_page_goes_through_every_state(page: Page, gateway: str, transport: 
     page.fill("#steps", "6")
     page.fill("#step_ms", "60")
     page.click("#start")
-    expect(page.locator("#state")).to_have_text("Completed", timeout=10_000)
-    expect(page.locator("#percent")).to_have_text("100%")
-    lines = page.locator("#log li").all_inner_texts()
+    expect(page.locator(STATE)).to_have_text("Completed", timeout=10_000)
+    expect(page.locator(PERCENT)).to_have_text("100%")
+    lines = page.locator(f"{LOG} li").all_inner_texts()
     states = [line.split()[1] for line in lines]
     assert states == ["Pending"] + ["Processing"] * 6 + ["Completed"], lines
     assert [line.split()[0] for line in lines] == [f"#{i}" for i in range(1, 9)]
@@ -53,8 +55,8 @@ def test_failing_job_shows_failed_and_its_reason(page: Page, gateway: str) -> No
     page.fill("#step_ms", "40")
     page.fill("#fail_at", "3")
     page.click("#start")
-    expect(page.locator("#state")).to_have_text("Failed", timeout=10_000)
-    expect(page.locator("#error")).to_contain_text("Step 3 failed")
+    expect(page.locator(STATE)).to_have_text("Failed", timeout=10_000)
+    expect(page.locator(ERROR)).to_contain_text("Step 3 failed")
 
 
 def test_subscribing_after_completion_shows_100_at_once(page: Page, gateway: str) -> None:
@@ -64,9 +66,9 @@ def test_subscribing_after_completion_shows_100_at_once(page: Page, gateway: str
         assert time.monotonic() < deadline
         time.sleep(0.05)
     page.goto(f"{gateway}/?job={job_id}&transport=LongPolling")
-    expect(page.locator("#percent")).to_have_text("100%", timeout=5_000)
-    expect(page.locator("#state")).to_have_text("Completed")
-    assert page.locator("#log li").count() == 5  # the whole step log, once each
+    expect(page.locator(PERCENT)).to_have_text("100%", timeout=5_000)
+    expect(page.locator(STATE)).to_have_text("Completed")
+    assert page.locator(f"{LOG} li").count() == 5  # the whole step log, once each
 
 
 def test_compare_page_reaches_the_same_sequence_verdict(page: Page, gateway: str) -> None:

@@ -64,11 +64,11 @@ def test_the_job_page_recovers_after_a_server_restart(page: Page, restartable: R
     page.fill("#steps", "14")
     page.fill("#step_ms", "300")
     page.click("#start")
-    page.wait_for_function("document.querySelectorAll('#log li').length >= 3")
+    page.wait_for_function("demo.job.log.length >= 3")
     restartable.stop()
     expect(page.locator("#conn")).not_to_have_text("Connected")
     restartable.start()
-    expect(page.locator("#state")).to_have_text("Completed", timeout=30_000)
+    expect(page.locator("gateway-job [part=state]")).to_have_text("Completed", timeout=30_000)
     expect(page.locator("#conn")).to_have_text("Connected")
-    seqs = [int(line.split()[0].lstrip("#")) for line in page.locator("#log li").all_inner_texts()]
+    seqs = [int(line.split()[0].lstrip("#")) for line in page.locator("gateway-job [part=log] li").all_inner_texts()]
     assert seqs == list(range(1, 17))  # Pending, 14 steps, Completed: each once, none missing

@@ -148,7 +148,7 @@ def fresh_cluster() -> Iterator[Cluster]:
 
 
 def _log_seqs(page: Page) -> list[int]:
-    return [int(line.split()[0].lstrip("#")) for line in page.locator("#log li").all_inner_texts()]
+    return [int(line.split()[0].lstrip("#")) for line in page.locator("gateway-job [part=log] li").all_inner_texts()]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -159,7 +159,7 @@ def test_every_progress_message_arrives_through_the_balancer(page: Page, cluster
     page.fill("#steps", "8")
     page.fill("#step_ms", "120")
     page.click("#start")
-    expect(page.locator("#state")).to_have_text("Completed", timeout=20_000)
+    expect(page.locator("gateway-job [part=state]")).to_have_text("Completed", timeout=20_000)
     assert _log_seqs(page) == list(range(1, 11))
 
 
@@ -171,13 +171,13 @@ def test_killing_the_holding_process_mid_job_loses_nothing(page: Page, fresh_clu
     page.fill("#steps", "16")
     page.fill("#step_ms", "250")
     page.click("#start")
-    page.wait_for_function("document.querySelectorAll('#log li').length >= 4", timeout=15_000)
+    page.wait_for_function("demo.job.log.length >= 4", timeout=15_000)
     holders: list[GatewayProcess] = []
     deadline = time.monotonic() + 5
     while not holders and time.monotonic() < deadline:  # a long-polling connection may be moving
         holders = cluster.holders()
     assert holders, "no gateway process holds the page's connection"
     holders[0].proc.kill()
-    expect(page.locator("#state")).to_have_text("Completed", timeout=40_000)
+    expect(page.locator("gateway-job [part=state]")).to_have_text("Completed", timeout=40_000)
     assert _log_seqs(page) == list(range(1, 19))
     time.sleep(0.2)

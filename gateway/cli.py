@@ -10,6 +10,7 @@ import logging
 import os
 from typing import Any
 
+from .demo.workers import QUEUES, start_workers, stop_workers
 from .server.settings import Settings
 from .transports import TRANSPORT_NAMES
 
@@ -52,7 +53,11 @@ def _parser() -> argparse.ArgumentParser:
                       help="any gateway setting, e.g. --set keepalive_interval=10 (repeatable; see the README)")
     demo.add_argument("--redis", metavar="URL", help="share a Redis backplane and job store (redis://host:port/db)")
     demo.add_argument("--workers", type=int, default=1, help="server processes on the port (needs --redis if > 1)")
-    demo.add_argument("--job-workers", type=int, default=4, help="job worker tasks per process (0: none)")
+    demo.add_argument("--queue", choices=QUEUES, default="inprocess",
+                      help="where jobs run: in the server processes (default), or on Celery or arq (needs --redis)")
+    demo.add_argument("--job-workers", type=int, default=4,
+                      help="inprocess: job worker tasks per server process (0: none); celery, arq: worker processes "
+                           "the demo starts and stops (0: start none, run them by hand)")
     demo.add_argument("--trusted-proxy", action="append", dest="trusted_proxies", metavar="ADDRESS",
                       help="a proxy (address or network) whose X-Forwarded-For names the client (repeatable; "
                            "default: none, the rate limits key on the TCP peer)")
@@ -80,7 +85,18 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.workers > 1 and not args.redis:
         raise SystemExit("gateway demo: --workers > 1 needs --redis (processes share connections through it)")
+    if args.queue != "inprocess" and not args.redis:
+        raise SystemExit(f"gateway demo: --queue {args.queue} needs --redis (the queue and the job records live there)")
+    workers = start_workers(args.queue, args.job_workers, args.redis, log_level=args.log_level) \
+        if args.queue != "inprocess" and args.job_workers > 0 else []
+    try:
+        serve_demo(args)
+    finally:
+        stop_workers(workers)
 
+
+def serve_demo(args: argparse.Namespace) -> None:
+    """Serve the demo with uvicorn until interrupted."""
     import uvicorn
 
     settings = dict(args.settings)
@@ -91,13 +107,14 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         raise SystemExit(f"gateway demo: {exc}") from None
     options = {"transports": list(args.transports), "allowed_origins": args.origins or ["*"],
-               "settings": settings, "job_workers": args.job_workers, "redis_url": args.redis,
+               "settings": settings, "job_workers": args.job_workers if args.queue == "inprocess" else 0,
+               "queue": args.queue, "redis_url": args.redis,
                "log_level": args.log_level, "trusted_proxies": args.trusted_proxies or [],
                "metrics": not args.no_metrics}
     os.environ["GATEWAY_DEMO"] = json.dumps(options)
     backplane = f"redis at {args.redis}" if args.redis else "in-process backplane"
     print(f"gateway demo on http://{args.host}:{args.port}/  ({', '.join(args.transports)}; {backplane}; "
-          f"{args.workers} process{'es' if args.workers > 1 else ''})", flush=True)
+          f"{args.workers} process{'es' if args.workers > 1 else ''}; jobs on {args.queue})", flush=True)
     uvicorn.run("gateway.demo.app:create_app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers if args.workers > 1 else None, http="h11", ws="wsproto",
                 log_level=args.log_level, timeout_graceful_shutdown=2, access_log=False, **proxy_options(args),

@@ -18,7 +18,7 @@ cd "$ROOT"
 
 WANT_SYSTEM=1
 WANT_NODE=1
-EXTRAS="test,redis,bench,otel"   # otel: /metrics and the trace tests; bench: the benchmark smoke test runs in the suite
+EXTRAS="test,redis,bench,otel,celery,arq"   # otel: /metrics and the trace tests; bench: the benchmark smoke test; celery, arq: the progress suites
 for arg in "$@"; do
     case "$arg" in
         --python) WANT_SYSTEM=0; WANT_NODE=0; EXTRAS="redis,otel" ;;

@@ -99,12 +99,14 @@ def test_json_handshake_beyond_our_version_is_refused(live: Live) -> None:
 
 
 @pytest.mark.parametrize(("path", "static"), [("/hub/client.js", "gateway.js"),
-                                              ("/hub/client.msgpack.js", "gateway.msgpack.js")])
-def test_each_hub_serves_the_client_and_its_messagepack_entry(live: Live, path: str, static: str) -> None:
+                                              ("/hub/client.msgpack.js", "gateway.msgpack.js"),
+                                              ("/hub/client.job.js", "gateway.job.js")])
+def test_each_hub_serves_the_client_and_its_optional_entries(live: Live, path: str, static: str) -> None:
     reply = request(live.port, "GET", path)
     assert reply.status == 200 and reply.headers["content-type"] == "text/javascript; charset=utf-8"
     assert reply.body == resources.files("gateway").joinpath("static", static).read_bytes()
     assert (b"MessagePackHubProtocol" in reply.body) == path.endswith(".msgpack.js")
+    assert (b'"gateway-job"' in reply.body) == path.endswith(".job.js")
 
 
 @contextlib.contextmanager

@@ -19,7 +19,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from ..admin import Admin
 from ..app import DEFAULT_SETTINGS, Gateway
 from ..backplane import Backplane, InProcessBackplane
-from ..progress import MemoryStore, ProgressStore, connect
+from ..progress import MemoryStore, Progress, ProgressStore, connect
+from ..progress.store import LEASE
 from ..server import telemetry
 from ..server.routing import GatewayRoute
 from ..server.settings import Settings
@@ -93,7 +94,7 @@ class Demo:
     handlers."""
 
     def __init__(self, options: dict[str, Any], job_workers: int, body_timeout: float,
-                 redis_url: str | None = None) -> None:
+                 redis_url: str | None = None, queue: str = "inprocess", lease: float = LEASE) -> None:
         self.body_timeout = body_timeout
         self.backplane: Backplane = options["backplane"]
         self.store: ProgressStore
@@ -101,8 +102,9 @@ class Demo:
         if redis_url:
             from ..progress.redis import RedisStore
 
-            self.store, self.queue = RedisStore(redis_url, hub="jobs"), RedisQueue(redis_url)
+            self.store = RedisStore(redis_url, hub="jobs", lease=lease)
             progress = connect(redis_url, hub="jobs")
+            self.queue = queue_for(queue, redis_url, progress, self.store)
         else:
             memory = MemoryStore()
             self.store, self.queue, progress = memory, MemoryQueue(), connect(store=memory)
@@ -206,16 +208,39 @@ def _page_route(name: str) -> Route:
     return Route("/" if name == "index.html" else "/" + name.removesuffix(".html"), serve)
 
 
+def queue_for(queue: str, redis_url: str, progress: Progress, store: ProgressStore) -> JobQueue:
+    """The job queue named ``queue`` on ``redis_url``; for Celery and arq, the store's canceller stops the task."""
+    if queue == "celery":
+        from .queues import CeleryQueue
+
+        celery = CeleryQueue(redis_url)
+        store.canceller = celery.canceller
+        return celery
+    if queue == "arq":
+        from .queues import ArqQueue
+
+        arq = ArqQueue(redis_url, progress)
+        store.canceller = arq.canceller
+        return arq
+    if queue != "inprocess":
+        raise ValueError(f"unknown queue {queue!r}; choose from inprocess, celery, arq")
+    return RedisQueue(redis_url)
+
+
 def create_app(
     *, transports: Iterable[str] = TRANSPORT_NAMES, allowed_origins: Iterable[str] = ("*",),
     settings: Settings = DEFAULT_SETTINGS, job_workers: int = 4, redis_url: str | None = None,
-    trusted_proxies: Iterable[str] = (), body_timeout: float = 10.0, metrics: bool = True,
+    trusted_proxies: Iterable[str] = (), body_timeout: float = 10.0, queue: str = "inprocess", lease: float = LEASE,
+    metrics: bool = True,
 ) -> Starlette:
     """The demo as an ASGI app: ``/``, ``/jobs``, and the hubs under ``/hubs``.
 
     With ``redis_url`` the hubs share a Redis backplane and the jobs live in Redis, so several
-    processes serve the same demo and job workers may run in yet other processes. ``trusted_proxies``
-    goes to every hub's ``Gateway``; ``body_timeout`` bounds the reading of a ``POST /jobs`` body. ``metrics``
+    processes serve the same demo and job workers may run in yet other processes. ``queue`` (with
+    ``redis_url``) chooses where ``POST /jobs`` enqueues: ``inprocess`` (the demo's own runner, here or in
+    ``gateway worker``), ``celery`` or ``arq`` (their worker processes run the job). ``lease``: seconds
+    after which a Processing job with no heartbeat is Failed. ``trusted_proxies`` goes to every hub's
+    ``Gateway``; ``body_timeout`` bounds the reading of a ``POST /jobs`` body. ``metrics``
     serves ``GET /metrics`` (it installs the OpenTelemetry SDK with a Prometheus reader: the ``otel`` extra).
     """
     if metrics:
@@ -228,7 +253,9 @@ def create_app(
     options: dict[str, Any] = {"transports": tuple(transports), "allowed_origins": tuple(allowed_origins),
                                "settings": settings, "backplane": backplane,
                                "trusted_proxies": tuple(trusted_proxies)}
-    demo = Demo(options, job_workers, body_timeout, redis_url)
+    if queue != "inprocess" and not redis_url:
+        raise ValueError(f"the {queue} queue needs redis_url")
+    demo = Demo(options, job_workers, body_timeout, redis_url, queue, lease)
     app = Starlette(routes=demo.routes(), lifespan=demo.lifespan)
     app.state.jobs = demo.runner
     app.state.progress = demo.store

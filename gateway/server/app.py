@@ -39,10 +39,10 @@ log = logging.getLogger("gateway")
 
 Opened = ServerConnection | Refusal
 
-
 CLIENT_FILES = {"/client.js": "gateway.js", "/client.msgpack.js": "gateway.msgpack.js",
-                "/client.trace.js": "gateway.trace.js"}
-"""The JS bundles each hub serves: the client (IIFE), and its optional MessagePack and trace entries."""
+                "/client.trace.js": "gateway.trace.js", "/client.job.js": "gateway.job.js"}
+"""The JS bundles each hub serves: the client (IIFE), and its optional entries (load them after the client):
+MessagePack, trace context, and the job view's ``<gateway-job>`` element."""
 
 
 def _client_js(path: str) -> bytes:

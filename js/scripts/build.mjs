@@ -1,5 +1,5 @@
-// Builds dist/ (IIFE global `Gateway`, ESM, .d.ts; the same for the optional MessagePack entry) and copies
-// both IIFEs to the server's static folder.
+// Builds dist/ (IIFE global `Gateway`, ESM, .d.ts; the same for the optional MessagePack and job view entries) and copies
+// the IIFEs to the server's static folder.
 // Usage: node scripts/build.mjs [outdir] [static-dir]; test/dist.test.js builds into a temp dir.
 import { build } from "esbuild";
 import { copyFile, mkdir } from "node:fs/promises";
@@ -24,6 +24,8 @@ export const msgpackIife = { ...iife, entryPoints: [src("msgpack-entry.js")] };
 
 /** The trace entry's IIFE: it adds `Gateway.traced` (invocations carrying the page's trace context). */
 export const traceIife = { ...iife, entryPoints: [src("trace-entry.js")] };
+/** The job view's IIFE (<gateway-job>): it uses the core's global, so only its own underscored members are renamed. */
+export const jobIife = { ...common, entryPoints: [src("job-entry.js")], format: "iife", minify: true, mangleProps: /^_/ };
 
 /** The files of dist/, each with the esbuild options that make it (or the src/ file it is a copy of). */
 export const OUTPUTS = {
@@ -36,10 +38,13 @@ export const OUTPUTS = {
   "gateway.d.ts": "gateway.d.ts",
   "gateway.msgpack.d.ts": "msgpack.d.ts",
   "gateway.trace.d.ts": "trace.d.ts",
+  "gateway.job.js": jobIife,
+  "gateway.job.mjs": { ...common, entryPoints: [src("job-element.js")], format: "esm" },
+  "gateway.job.d.ts": "job.d.ts",
 };
 
 /** The IIFEs the server serves, copied into gateway/static/. */
-export const STATIC = ["gateway.js", "gateway.msgpack.js", "gateway.trace.js"];
+export const STATIC = ["gateway.js", "gateway.msgpack.js", "gateway.trace.js", "gateway.job.js"];
 
 export async function buildAll(outdir = join(root, "dist"), staticDir = join(root, "..", "gateway", "static")) {
   await mkdir(outdir, { recursive: true });

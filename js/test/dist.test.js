@@ -47,3 +47,16 @@ test("the MessagePack IIFE adds Gateway.MessagePackHubProtocol to the core's glo
   assert.deepEqual([protocol.name, protocol.version, protocol.transferFormat], ["messagepack", 1, "Binary"]);
   assert.deepEqual([...protocol.write({ type: 6 })], [0x02, 0x91, 0x06]);
 });
+
+test("the job view IIFE defines <gateway-job> over the core's Gateway.HubConnection, and adds its names", async () => {
+  const core = await readFile(join(root, "dist", "gateway.js"), "utf8");
+  const extra = await readFile(join(root, "dist", "gateway.job.js"), "utf8");
+  const defined = [];
+  const sandbox = { HTMLElement: class {}, customElements: { get: () => undefined, define: (...args) => defined.push(args) } };
+  new Function("globalThis", "HTMLElement", `${core}; ${extra}`)(sandbox, sandbox.HTMLElement);
+  for (const name of ["HubConnection", "JobProgress", "JobWatch", "defineGatewayJob"]) {
+    assert.ok(sandbox.Gateway[name], `Gateway.${name} is missing`);
+  }
+  assert.deepEqual(defined.map(([name]) => name), ["gateway-job"]);
+  assert.deepEqual(defined[0][1].observedAttributes, ["job-id", "hub", "transports"]);
+});

@@ -24,3 +24,10 @@ test("transports import neither the hub nor the connection", () => {
     assert.deepEqual(found, [], `transports/${file} imports ${found}`);
   }
 });
+
+test("the job view imports nothing of the core client: it is given a HubConnection", () => {
+  for (const file of ["job.js", "job-element.js", "job-entry.js"]) {
+    const found = imports(file).filter((path) => !/^\.\/job(-element)?\.js$/.test(path));
+    assert.deepEqual(found, [], `${file} imports ${found}`);
+  }
+});

@@ -8,3 +8,4 @@ export { fetchInit } from "../src/http.js";
 export { records, handshake, handshakeResponse, join } from "../src/protocol.js";
 export { MessagePackHubProtocol, encode, decode, concat } from "../src/msgpack.js";
 export { traced } from "../src/trace.js";
+export { FINAL, JobProgress, JobWatch } from "../src/job.js";

@@ -146,6 +146,17 @@ class ServerConnection {
     if (message.type === 2 || message.type === 3) this._upload(message);
   }
 
+  // A method the test defined (FakeServer.methods): its value is the result, what it throws the error.
+  _method(method, args, invocationId) {
+    let reply;
+    try {
+      reply = { result: method(args, this) };
+    } catch (error) {
+      reply = { error: error.message };
+    }
+    if (invocationId) this.write({ type: 3, invocationId, ...reply });
+  }
+
   // Counter(count): items 0 .. count-1, then the end; other streams are driven by the test.
   _stream({ target, arguments: args, invocationId }) {
     if (target !== "Counter") return;
@@ -168,6 +179,8 @@ class ServerConnection {
   _hub({ target, arguments: args, invocationId, streamIds = [] }) {
     for (const id of streamIds) this.uploads.set(id, { invocationId, target, items: [] });
     if (streamIds.length) return;
+    const method = this.server.methods[target];
+    if (method) return this._method(method, args, invocationId);
     const result = target === "Fail" ? undefined : args[0];
     if (target === "EchoPush") this.invoke("echo", args[0]);
     if (!invocationId) return;
@@ -195,6 +208,7 @@ export class FakeServer {
     this.chunking = "whole";
     this.lossy = false;
     this.handshakeReply = {};
+    this.methods = {}; // hub methods a test adds: name -> (args, connection) => result (throw: an error completion)
     this.negotiateStatus = 200;
     this.connections = new Map();
     this.log = [];

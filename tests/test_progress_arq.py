@@ -1,0 +1,86 @@
+"""Job progress from a real arq worker process, through a real gateway server, to the project's client.
+
+The demo serves the jobs hub with ``--queue arq``; its arq worker (``gateway.demo.arq_worker``) runs in a
+worker process started here, on a redis-server started here too.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from live import Live, serve
+from progress_journeys import (
+    Watcher,
+    cancel_stops_the_task,
+    killed_worker_fails,
+    late_subscriber,
+    start_job,
+    twenty_steps,
+)
+from queueworkers import LEASE, Workers, running
+from test_backplane_redis import RedisServer
+
+from gateway.demo.app import create_app
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server (scripts/setup.sh)")
+QUEUE = "arq"
+TRANSPORTS = ("WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling")
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    server = RedisServer()
+    server.start()
+    yield server.url
+    server.stop()
+    shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def live(redis_url: str) -> Iterator[Live]:
+    with serve(create_app(redis_url=redis_url, queue=QUEUE, job_workers=0, lease=LEASE)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def workers(redis_url: str, live: Live) -> Iterator[Workers]:
+    with running(QUEUE, 2, redis_url) as started:
+        yield started
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_twenty_step_job_shows_every_step_once_in_order(live: Live, workers: Workers, transport: str) -> None:
+    await twenty_steps(live, transport)
+
+
+async def test_a_late_subscriber_gets_100_percent_and_the_whole_log(live: Live, workers: Workers) -> None:
+    await late_subscriber(live)
+
+
+async def test_cancel_aborts_the_job_within_2_s(live: Live, workers: Workers) -> None:
+    await cancel_stops_the_task(live)
+
+
+async def test_a_failing_job_is_failed_with_its_exception(live: Live, workers: Workers) -> None:
+    async with Watcher(live, "WebSockets") as page:
+        job_id = start_job(live, 5, 10, fail_at=3)
+        await page.subscribe(job_id)
+        await page.until_final(15)
+        last = page.events()[-1]
+    assert last["state"] == "Failed" and "payment provider declined" in last["error"], last
+
+
+@pytest.fixture
+def alone(redis_url: str) -> Iterator[tuple[Live, str]]:
+    """A server on its own Redis database (so its own queue): the workers started on it run its jobs alone."""
+    url = redis_url.rsplit("/", 1)[0] + "/1"
+    with serve(create_app(redis_url=url, queue=QUEUE, job_workers=0, lease=LEASE)) as server:
+        yield server, url
+
+
+async def test_a_killed_worker_fails_its_job_within_the_lease(alone: tuple[Live, str]) -> None:
+    live, url = alone
+    with running(QUEUE, 1, url) as doomed:
+        await killed_worker_fails(live, doomed.kill, LEASE)
