@@ -83,7 +83,7 @@ def _open(context: BrowserContext, base: str, transport: str) -> tuple[Page, str
 
 
 def _seqs(page: Page) -> list[int]:
-    return [int(line.split()[0].lstrip("#")) for line in page.locator("#log li").all_inner_texts()]
+    return [int(line.split()[0].lstrip("#")) for line in page.locator("gateway-job [part=log] li").all_inner_texts()]
 
 
 def test_a_rolling_restart_loses_and_doubles_nothing_and_keeps_every_connection(
@@ -91,12 +91,12 @@ def test_a_rolling_restart_loses_and_doubles_nothing_and_keeps_every_connection(
 ) -> None:
     pages = {t: _open(context, rolling.base, t) for t in TRANSPORTS}
     for page, _ in pages.values():
-        page.wait_for_function("document.querySelectorAll('#log li').length >= 3", timeout=15_000)
+        page.wait_for_function("demo.job.log.length >= 3", timeout=15_000)
     downtime = [rolling.restart(gateway) for gateway in rolling.gateways]
     for transport, (page, _) in pages.items():
         assert len(_seqs(page)) < STEPS + 2, f"{transport}: the job ended before the restarts did ({downtime})"
     for transport, (page, connection_id) in pages.items():
-        expect(page.locator("#state")).to_have_text("Completed", timeout=60_000)
+        expect(page.locator("gateway-job [part=state]")).to_have_text("Completed", timeout=60_000)
         assert _seqs(page) == list(range(1, STEPS + 3)), transport  # Pending, 60 steps, Completed: each once
         assert page.evaluate("demo.conn.connectionId") == connection_id, transport
         assert set(page.evaluate("window.ids")) <= {connection_id}, transport  # resumed, never re-negotiated
