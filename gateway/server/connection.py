@@ -105,9 +105,7 @@ class ServerConnection:
 
         One feeder at a time: when a resumed stream's first data arrives while the replaced stream's reader
         is still dispatching what it read, the new data waits, so that messages are dispatched in order.
-        A text of many records is handled a batch at a time, giving the event loop a turn between batches:
-        other connections keep their latency, and the output of one batch can be written before the next
-        is parsed.
+        Many records are handled a batch at a time, with a turn of the event loop between batches.
         """
         while self.feeding:
             await self._turn()

@@ -167,14 +167,12 @@ async def pump(
     """Write the connection's output (``str`` on a Text protocol, ``bytes`` on a Binary one) until it closes,
     a newer stream replaces this one, or ``until`` is done. Raises Stalled when a write blocks past the send timeout.
     """
-    core = conn.core
-    wake = conn.wake
+    core, wake = conn.core, conn.wake
 
     def woken(_: object) -> None:
         wake.set()
 
-    # ``until`` sets the wake event itself, so a wait costs one future, not a task and an
-    # asyncio.wait per wait (measured: ~20% of server CPU in a 1,000-client fan-out).
+    # ``until`` sets the wake event itself: a wait costs one future, not a task and an asyncio.wait (~20% of CPU).
     until.add_done_callback(woken)
     watchdog = _Watchdog(core.limits.send_timeout)
     arm, take, clock = watchdog.arm, core.take, conn.clock
