@@ -84,3 +84,18 @@ async def test_a_killed_worker_fails_its_job_within_the_lease(alone: tuple[Live,
     live, url = alone
     with running(QUEUE, 1, url) as doomed:
         await killed_worker_fails(live, doomed.kill, LEASE)
+
+
+async def test_cancel_before_start_takes_the_job_off_the_queue(alone: tuple[Live, str]) -> None:
+    """No worker yet: Cancel is Cancelled at once, and the worker started later never runs the job."""
+    live, url = alone
+    async with Watcher(live, "WebSockets") as page:
+        job_id = start_job(live, 5, 10)
+        await page.subscribe(job_id)
+        assert await page.client.invoke("Cancel", job_id) is True
+        assert await page.until_final(2) < 1.0 and page.state() == "Cancelled"
+        with running(QUEUE, 1, url):
+            async with Watcher(live, "WebSockets") as other:
+                await other.subscribe(start_job(live, 2, 10))
+                await other.until_final(10)
+        assert [e["state"] for e in page.events()] == ["Pending", "Cancelled"]
