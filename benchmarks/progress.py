@@ -37,13 +37,13 @@ HEADING = "## Job progress"
 class Plan:
     publish_steps: int = 2_000
     watchers: int = 1_000
-    one_job_steps: int = 50
+    one_job_steps: int = 100
     many_jobs: int = 1_000
-    many_rounds: int = 5
+    many_rounds: int = 10
     pace: float = 0.02  # seconds between steps (one job) or between rounds of steps (many jobs)
 
 
-PLANS = {"quick": Plan(), "full": Plan(publish_steps=10_000, one_job_steps=200, many_rounds=20)}
+PLANS = {"quick": Plan(), "full": Plan(publish_steps=20_000, one_job_steps=500, many_rounds=50)}
 
 
 def _free_port() -> int:
