@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
@@ -18,6 +19,8 @@ from ..hub import Hub, HubError
 from .publisher import local_store
 from .record import FINAL, Event
 from .store import ProgressStore, job_group
+
+log = logging.getLogger("gateway.progress")
 
 MAX_JOB_ID = 128
 WATCH_POLL = 1.0
@@ -107,7 +110,12 @@ class ProgressHub(Hub):
             if state in FINAL:
                 return
             notice = store.notice(job_id)
-            events = await store.tail(job_id, last)
+            try:
+                events = await store.tail(job_id, last)
+            except Exception as exc:  # the store is down for a while: the stream waits for it
+                log.warning("connection %s: Watch(%s) cannot read the store (%r)", self.context.connection_id,
+                            job_id, exc)
+                events = []
             if not events:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(notice.wait(), WATCH_POLL)

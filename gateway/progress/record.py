@@ -131,8 +131,9 @@ class JobRecord:
         return event
 
     def snapshot(self) -> Event:
-        """What ``Subscribe`` returns: the current event, and the log (oldest first)."""
-        return snapshot(self.event(), list(self.log), self.logged)
+        """What ``Subscribe`` returns: the current event (the last logged, as published), and the log."""
+        current = self.log[-1] if self.log and self.log[-1]["seq"] == self.seq else self.event()
+        return snapshot(current, list(self.log), self.logged)
 
     def with_logged(self, event: Event) -> JobRecord:
         """The record after a store accepted ``event``: its fields, and the event at the end of the log."""
