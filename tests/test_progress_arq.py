@@ -99,3 +99,18 @@ async def test_cancel_before_start_takes_the_job_off_the_queue(alone: tuple[Live
                 await other.subscribe(start_job(live, 2, 10))
                 await other.until_final(10)
         assert [e["state"] for e in page.events()] == ["Pending", "Cancelled"]
+
+
+async def test_a_worker_stopped_mid_job_fails_it_at_once(alone: tuple[Live, str]) -> None:
+    """SIGTERM to the worker (no cancel asked for): the job is Failed "worker stopped", not Cancelled, and not
+    left for the reaper."""
+    live, url = alone
+    with running(QUEUE, 1, url) as workers:
+        async with Watcher(live, "WebSockets") as page:
+            await page.subscribe(start_job(live, 100, 100))
+            await page.until_step(2)
+            workers.processes[0].terminate()
+            took = await page.until_final(LEASE)
+            last = page.events()[-1]
+    assert last["state"] == "Failed" and last["error"].startswith("worker stopped"), last
+    assert took < 1.0

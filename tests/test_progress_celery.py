@@ -166,3 +166,9 @@ async def test_cancel_with_terminate_kills_the_task_mid_step(redis_url: str) -> 
             took = await page.until_final(5)
             assert page.state() == "Cancelled" and took < 2.0, (took, page.events()[-1])
             assert [e["step"] for e in page.events() if e["state"] == "Processing"] == [0]
+
+
+def test_a_task_called_as_a_function_runs_on_the_in_memory_store() -> None:
+    from gateway.demo.celery_app import run_job
+
+    assert run_job(3, 0) == {"steps": 3, "message": "Done: your trip is booked"}

@@ -17,7 +17,9 @@ default 10 s); the gateway marks a job whose worker stopped beating for longer t
 Cancel from a page: the gateway marks the record and calls the canceller from :func:`arq_canceller`. It asks arq
 to abort the job: a running job's task is cancelled at its next ``await`` (``CancelledError``, turned into
 Cancelled here), and a job still queued is taken off the queue and Cancelled at once. A job also stops at its
-next ``step`` when the reply to a publish says a cancel was asked for (``JobCancelled``).
+next ``step`` when the reply to a publish says a cancel was asked for (``JobCancelled``), and does not start
+when its record already says so. A job interrupted by its worker's shutdown (no cancel asked for) is Failed
+``worker stopped: ...``; give arq functions ``max_tries=1`` so that a lost job is not run a second time.
 """
 
 from __future__ import annotations
@@ -103,12 +105,14 @@ def progress_job(func: JobFunction[T]) -> WorkerCoroutine:
 async def _run(func: JobFunction[T], handle: JobProgress, ctx: dict[str, Any], args: tuple[Any, ...],
                kwargs: dict[str, Any]) -> T | None:
     try:
+        if await handle.job.heartbeat():  # cancelled before it started, or over already
+            raise JobCancelled(handle.job.job_id)
         result = await func(ctx, *args, **kwargs)
     except JobCancelled:
         await handle.job.cancelled()
         return None
-    except asyncio.CancelledError:  # arq's abort (or the worker stopping): the job ends Cancelled
-        await asyncio.shield(handle.job.cancelled())
+    except asyncio.CancelledError:  # arq's abort, or the worker stopping: the record's cancel mark tells which
+        await asyncio.shield(_interrupted(handle.job))
         raise
     except Exception as exc:
         await handle.job.fail(f"{type(exc).__name__}: {exc}")
@@ -116,6 +120,14 @@ async def _run(func: JobFunction[T], handle: JobProgress, ctx: dict[str, Any], a
     await handle.start()
     await handle.job.complete(result)
     return result
+
+
+async def _interrupted(job: AsyncJob) -> None:
+    """Cancelled if a cancel was asked for (an abort), else Failed: the worker stopped under the job."""
+    if job.cancel_requested or await job.heartbeat():
+        await job.cancelled()
+    else:
+        await job.fail("worker stopped: the job was interrupted")
 
 
 def arq_canceller(redis: Any, publisher: Progress, *, queue_name: str | None = None,
