@@ -16,6 +16,7 @@ from progress_journeys import (
     cancel_stops_the_task,
     killed_worker_fails,
     late_subscriber,
+    long_step_outlives_the_lease,
     start_job,
     twenty_steps,
 )
@@ -57,6 +58,10 @@ async def test_a_twenty_step_job_shows_every_step_once_in_order(live: Live, work
 
 async def test_a_late_subscriber_gets_100_percent_and_the_whole_log(live: Live, workers: Workers) -> None:
     await late_subscriber(live)
+
+
+async def test_the_heartbeat_keeps_a_step_longer_than_the_lease_alive(live: Live, workers: Workers) -> None:
+    await long_step_outlives_the_lease(live, LEASE)
 
 
 async def test_cancel_aborts_the_job_within_2_s(live: Live, workers: Workers) -> None:
