@@ -84,12 +84,28 @@ async def _beat(job: AsyncJob, interval: float) -> None:
             log.warning("job %s: heartbeat failed", job.job_id, exc_info=True)
 
 
+_from_env: dict[str, Progress] = {}
+
+
+def _publisher(ctx: dict[str, Any]) -> Progress:
+    """The worker's publisher: set by :func:`startup`, else made once from ``GATEWAY_PROGRESS_URL``."""
+    publisher: Progress | None = ctx.get(PUBLISHER)
+    if publisher is not None:
+        return publisher
+    url = os.environ.get("GATEWAY_PROGRESS_URL")
+    if not url:
+        raise RuntimeError("add gateway.progress.arq.startup to on_startup, or set GATEWAY_PROGRESS_URL")
+    if url not in _from_env:
+        _from_env[url] = connect(url)
+    return _from_env[url]
+
+
 def progress_job(func: JobFunction[T]) -> WorkerCoroutine:
     """Give an arq job function ``ctx["progress"]`` and publish its end: Completed, Failed or Cancelled."""
 
     @functools.wraps(func)
     async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> T | None:
-        publisher: Progress = ctx[PUBLISHER]
+        publisher = _publisher(ctx)
         handle = JobProgress(publisher.ajob(str(ctx["job_id"])))
         beat = asyncio.ensure_future(_beat(handle.job, float(ctx.get(LEASE, 10.0)) / 3))
         try:
