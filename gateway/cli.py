@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--job-workers", type=int, default=4,
                       help="inprocess: job worker tasks per server process (0: none); celery, arq: worker processes "
                            "the demo starts and stops (0: start none, run them by hand)")
+    demo.add_argument("--job-lease", type=float, default=10.0, metavar="SECONDS",
+                      help="a running job whose worker sent no heartbeat for this long is Failed (default 10; the "
+                           "workers the demo starts beat every third of it)")
     demo.add_argument("--trusted-proxy", action="append", dest="trusted_proxies", metavar="ADDRESS",
                       help="a proxy (address or network) whose X-Forwarded-For names the client (repeatable; "
                            "default: none, the rate limits key on the TCP peer)")
@@ -85,9 +88,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.workers > 1 and not args.redis:
         raise SystemExit("gateway demo: --workers > 1 needs --redis (processes share connections through it)")
+    if args.job_lease <= 0:
+        raise SystemExit("gateway demo: --job-lease takes a positive number of seconds")
     if args.queue != "inprocess" and not args.redis:
         raise SystemExit(f"gateway demo: --queue {args.queue} needs --redis (the queue and the job records live there)")
-    workers = start_workers(args.queue, args.job_workers, args.redis, log_level=args.log_level) \
+    workers = start_workers(args.queue, args.job_workers, args.redis, lease=args.job_lease, log_level=args.log_level) \
         if args.queue != "inprocess" and args.job_workers > 0 else []
     try:
         serve_demo(args)
@@ -108,7 +113,7 @@ def serve_demo(args: argparse.Namespace) -> None:
         raise SystemExit(f"gateway demo: {exc}") from None
     options = {"transports": list(args.transports), "allowed_origins": args.origins or ["*"],
                "settings": settings, "job_workers": args.job_workers if args.queue == "inprocess" else 0,
-               "queue": args.queue, "redis_url": args.redis,
+               "queue": args.queue, "redis_url": args.redis, "lease": args.job_lease,
                "log_level": args.log_level, "trusted_proxies": args.trusted_proxies or [],
                "metrics": not args.no_metrics}
     os.environ["GATEWAY_DEMO"] = json.dumps(options)

@@ -137,3 +137,11 @@ async def late_subscriber(live: Live, transport: str = "WebSockets", steps: int 
         assert_every_step_once(snapshot["log"], steps)
         await asyncio.sleep(0.2)
         assert late.live == []
+
+
+async def long_step_outlives_the_lease(live: Live, lease: float, transport: str = "WebSockets") -> None:
+    """A step longer than the lease: the worker's heartbeat keeps the job alive, and it completes."""
+    async with Watcher(live, transport) as page:
+        await page.subscribe(start_job(live, 1, int(lease * 1500)))
+        await page.until_final(lease * 3)
+        assert page.state() == "Completed", page.events()[-1]

@@ -16,6 +16,7 @@ from progress_journeys import (
     cancel_stops_the_task,
     killed_worker_fails,
     late_subscriber,
+    long_step_outlives_the_lease,
     start_job,
     twenty_steps,
 )
@@ -59,6 +60,10 @@ async def test_a_late_subscriber_gets_100_percent_and_the_whole_log(live: Live, 
     await late_subscriber(live)
 
 
+async def test_the_heartbeat_keeps_a_step_longer_than_the_lease_alive(live: Live, workers: Workers) -> None:
+    await long_step_outlives_the_lease(live, LEASE)
+
+
 async def test_cancel_aborts_the_job_within_2_s(live: Live, workers: Workers) -> None:
     await cancel_stops_the_task(live)
 
@@ -84,3 +89,33 @@ async def test_a_killed_worker_fails_its_job_within_the_lease(alone: tuple[Live,
     live, url = alone
     with running(QUEUE, 1, url) as doomed:
         await killed_worker_fails(live, doomed.kill, LEASE)
+
+
+async def test_cancel_before_start_takes_the_job_off_the_queue(alone: tuple[Live, str]) -> None:
+    """No worker yet: Cancel is Cancelled at once, and the worker started later never runs the job."""
+    live, url = alone
+    async with Watcher(live, "WebSockets") as page:
+        job_id = start_job(live, 5, 10)
+        await page.subscribe(job_id)
+        assert await page.client.invoke("Cancel", job_id) is True
+        assert await page.until_final(2) < 1.0 and page.state() == "Cancelled"
+        with running(QUEUE, 1, url):
+            async with Watcher(live, "WebSockets") as other:
+                await other.subscribe(start_job(live, 2, 10))
+                await other.until_final(10)
+        assert [e["state"] for e in page.events()] == ["Pending", "Cancelled"]
+
+
+async def test_a_worker_stopped_mid_job_fails_it_at_once(alone: tuple[Live, str]) -> None:
+    """SIGTERM to the worker (no cancel asked for): the job is Failed "worker stopped", not Cancelled, and not
+    left for the reaper."""
+    live, url = alone
+    with running(QUEUE, 1, url) as workers:
+        async with Watcher(live, "WebSockets") as page:
+            await page.subscribe(start_job(live, 100, 100))
+            await page.until_step(2)
+            workers.processes[0].terminate()
+            took = await page.until_final(LEASE)
+            last = page.events()[-1]
+    assert last["state"] == "Failed" and last["error"].startswith("worker stopped"), last
+    assert took < 1.0

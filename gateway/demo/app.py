@@ -106,7 +106,7 @@ class Demo:
             progress = connect(redis_url, hub="jobs")
             self.queue = queue_for(queue, redis_url, progress, self.store)
         else:
-            memory = MemoryStore()
+            memory = MemoryStore(lease=lease)
             self.store, self.queue, progress = memory, MemoryQueue(), connect(store=memory)
         self.runner = Runner(self.queue, progress, workers=job_workers)
         self.jobs = Gateway(JobsHub.bind(self.store), name="jobs", **options)

@@ -17,7 +17,7 @@ app = Celery("gateway.demo", broker=redis_url(), backend=redis_url())
 app.conf.update(
     gateway_progress_url=redis_url(), gateway_progress_lease=lease(), task_track_started=True,
     worker_prefetch_multiplier=1, broker_connection_retry_on_startup=True, result_expires=86400,
-    worker_hijack_root_logger=False,
+    worker_hijack_root_logger=False, worker_lost_wait=1.0,  # a lost pool process is reported Failed after 1 s
 )
 
 

@@ -42,7 +42,8 @@ class CeleryQueue:
         return await asyncio.to_thread(count)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.app.pool.force_close_all)
+        """Nothing: kombu's connection and producer pools are shared by every app of this process on the same
+        broker URL, so closing them here would break another app (a restarted demo, a test's client)."""
 
 
 class ArqQueue:

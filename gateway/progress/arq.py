@@ -17,7 +17,9 @@ default 10 s); the gateway marks a job whose worker stopped beating for longer t
 Cancel from a page: the gateway marks the record and calls the canceller from :func:`arq_canceller`. It asks arq
 to abort the job: a running job's task is cancelled at its next ``await`` (``CancelledError``, turned into
 Cancelled here), and a job still queued is taken off the queue and Cancelled at once. A job also stops at its
-next ``step`` when the reply to a publish says a cancel was asked for (``JobCancelled``).
+next ``step`` when the reply to a publish says a cancel was asked for (``JobCancelled``), and does not start
+when its record already says so. A job interrupted by its worker's shutdown (no cancel asked for) is Failed
+``worker stopped: ...``; give arq functions ``max_tries=1`` so that a lost job is not run a second time.
 """
 
 from __future__ import annotations
@@ -82,12 +84,28 @@ async def _beat(job: AsyncJob, interval: float) -> None:
             log.warning("job %s: heartbeat failed", job.job_id, exc_info=True)
 
 
+_from_env: dict[str, Progress] = {}
+
+
+def _publisher(ctx: dict[str, Any]) -> Progress:
+    """The worker's publisher: set by :func:`startup`, else made once from ``GATEWAY_PROGRESS_URL``."""
+    publisher: Progress | None = ctx.get(PUBLISHER)
+    if publisher is not None:
+        return publisher
+    url = os.environ.get("GATEWAY_PROGRESS_URL")
+    if not url:
+        raise RuntimeError("add gateway.progress.arq.startup to on_startup, or set GATEWAY_PROGRESS_URL")
+    if url not in _from_env:
+        _from_env[url] = connect(url)
+    return _from_env[url]
+
+
 def progress_job(func: JobFunction[T]) -> WorkerCoroutine:
     """Give an arq job function ``ctx["progress"]`` and publish its end: Completed, Failed or Cancelled."""
 
     @functools.wraps(func)
     async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> T | None:
-        publisher: Progress = ctx[PUBLISHER]
+        publisher = _publisher(ctx)
         handle = JobProgress(publisher.ajob(str(ctx["job_id"])))
         beat = asyncio.ensure_future(_beat(handle.job, float(ctx.get(LEASE, 10.0)) / 3))
         try:
@@ -103,12 +121,14 @@ def progress_job(func: JobFunction[T]) -> WorkerCoroutine:
 async def _run(func: JobFunction[T], handle: JobProgress, ctx: dict[str, Any], args: tuple[Any, ...],
                kwargs: dict[str, Any]) -> T | None:
     try:
+        if await handle.job.heartbeat():  # cancelled before it started, or over already
+            raise JobCancelled(handle.job.job_id)
         result = await func(ctx, *args, **kwargs)
     except JobCancelled:
         await handle.job.cancelled()
         return None
-    except asyncio.CancelledError:  # arq's abort (or the worker stopping): the job ends Cancelled
-        await asyncio.shield(handle.job.cancelled())
+    except asyncio.CancelledError:  # arq's abort, or the worker stopping: the record's cancel mark tells which
+        await asyncio.shield(_interrupted(handle.job))
         raise
     except Exception as exc:
         await handle.job.fail(f"{type(exc).__name__}: {exc}")
@@ -116,6 +136,14 @@ async def _run(func: JobFunction[T], handle: JobProgress, ctx: dict[str, Any], a
     await handle.start()
     await handle.job.complete(result)
     return result
+
+
+async def _interrupted(job: AsyncJob) -> None:
+    """Cancelled if a cancel was asked for (an abort), else Failed: the worker stopped under the job."""
+    if job.cancel_requested or await job.heartbeat():
+        await job.cancelled()
+    else:
+        await job.fail("worker stopped: the job was interrupted")
 
 
 def arq_canceller(redis: Any, publisher: Progress, *, queue_name: str | None = None,

@@ -19,14 +19,21 @@ Cancel from a page: the gateway marks the record and calls the canceller from :f
   with SIGTERM. No cleanup runs in the task; the worker's main process publishes Cancelled.
 
 A pool process that dies mid-task (killed, out of memory) is reported by the worker's main process as Failed
-``worker lost: ...``; a whole worker that dies stops its heartbeat, and the gateway's reaper marks the job Failed
-``worker lost: ...`` once the lease has passed.
+``worker lost: ...`` (once billiard notices and ``worker_lost_wait`` has passed: a few seconds); a whole worker
+that dies, or a pool process killed by a hard time limit, stops its heartbeat, and the gateway's reaper marks
+the job Failed ``worker lost: ...`` once the lease has passed.
+
+A task that starts with a cancel already marked on its record (revoked while queued, by a revoke no running
+worker heard) publishes Cancelled and does not run. ``self.retry(...)`` leaves the job Processing between tries
+with no heartbeat: a countdown longer than the lease gets it reaped as Failed. A task called as a plain function
+publishes to this process's in-memory store.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -132,10 +139,7 @@ class ProgressTask(Task):  # type: ignore[misc]  # Celery ships no type informat
         return found
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        task_id = str(self.request.id)
-        running = self.__dict__.setdefault("_running", {})
-        handle = TaskProgress(self, publisher_for(self.app).job(task_id))
-        running[task_id] = handle
+        handle = self._open()
         lease = float(self.app.conf.get("gateway_progress_lease") or 10.0)
         heartbeat = Heartbeat(handle.job, lease / 3)
         heartbeat.start()
@@ -143,10 +147,23 @@ class ProgressTask(Task):  # type: ignore[misc]  # Celery ships no type informat
             return self._run_job(handle, args, kwargs)
         finally:
             heartbeat.stop()
-            running.pop(task_id, None)
+
+    def _open(self) -> TaskProgress:
+        """The running task's handle: on the Redis records, or (a direct call, no task id) on this process's
+        in-memory store, so that calling the task as a function works too."""
+        if self.request.called_directly or self.request.id is None:
+            self.request.id = self.request.id or f"direct-{uuid.uuid4().hex}"
+            job = connect().job(self.request.id)
+        else:
+            job = publisher_for(self.app).job(str(self.request.id))
+        handle = TaskProgress(self, job)
+        self.__dict__.setdefault("_running", {})[str(self.request.id)] = handle
+        return handle
 
     def _run_job(self, handle: TaskProgress, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
+            if handle.job.heartbeat():  # cancelled while queued (a revoke no worker heard), or over already
+                raise JobCancelled(handle.job.job_id)
             result = self.run(*args, **kwargs)
         except JobCancelled:
             handle.job.cancelled()
@@ -163,6 +180,11 @@ class ProgressTask(Task):  # type: ignore[misc]  # Celery ships no type informat
         job = handle.job if handle is not None else publisher_for(self.app).job(task_id)
         job.fail(f"{type(exc).__name__}: {exc}")
         super().on_failure(exc, task_id, args, kwargs, einfo)
+
+    def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """The task is over (after ``on_failure``): forget its handle."""
+        self.__dict__.get("_running", {}).pop(task_id, None)
+        super().after_return(status, retval, task_id, args, kwargs, einfo)
 
 
 def _is_progress_task(sender: Any) -> bool:
