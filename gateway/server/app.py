@@ -34,8 +34,14 @@ from .view import ConnectionsView
 log = logging.getLogger("gateway")
 
 
-CLIENT_FILES = {"/client.js": "gateway.js", "/client.msgpack.js": "gateway.msgpack.js"}
-"""The JS bundles each hub serves: the client (IIFE), and its optional MessagePack entry (load it after the client)."""
+CLIENT_FILES = {
+    "/client.js": "gateway.js",
+    "/client.msgpack.js": "gateway.msgpack.js",
+    "/client.shared.js": "gateway.shared.js",
+    "/client.worker.js": "gateway.worker.js",
+}
+"""The JS bundles each hub serves: the client (IIFE), its optional MessagePack and shared-mode entries (load
+them after the client), and the SharedWorker script that shared mode starts (a stable URL per hub)."""
 
 
 def _client_js(path: str) -> bytes:

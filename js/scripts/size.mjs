@@ -1,12 +1,16 @@
-// Prints the min+gzip size of the IIFE bundles: the core (the figure the client's size budget is about)
-// and the optional MessagePack entry.
-import { build } from "esbuild";
+// Prints the min+gzip size of the IIFE bundles: the core (the figure the client's size budget is about),
+// the optional MessagePack and shared-mode entries, and the SharedWorker script.
 import { gzipSync } from "node:zlib";
-import { iife, msgpackIife } from "./build.mjs";
+import { bundle, iife, msgpackIife, sharedIife, workerIife } from "./build.mjs";
 
-for (const [name, options, budget] of [["gateway.js", iife, " (budget 6144)"], ["gateway.msgpack.js", msgpackIife, ""]]) {
-  const result = await build({ ...options, write: false, outfile: name });
-  const code = result.outputFiles[0].contents;
+const ENTRIES = [
+  ["gateway.js", iife, " (budget 6144)"],
+  ["gateway.msgpack.js", msgpackIife, ""],
+  ["gateway.shared.js", sharedIife, ""],
+  ["gateway.worker.js", workerIife, ""],
+];
+for (const [name, options, budget] of ENTRIES) {
+  const code = Buffer.from((await bundle(options, name)).code);
   const gz = gzipSync(code, { level: 9 }).length;
   console.log(`${name}: ${code.length} bytes minified, ${gz} bytes min+gzip${budget}`);
 }

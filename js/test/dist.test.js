@@ -47,3 +47,32 @@ test("the MessagePack IIFE adds Gateway.MessagePackHubProtocol to the core's glo
   assert.deepEqual([protocol.name, protocol.version, protocol.transferFormat], ["messagepack", 1, "Binary"]);
   assert.deepEqual([...protocol.write({ type: 6 })], [0x02, 0x91, 0x06]);
 });
+
+test("the shared-mode IIFE makes {shared: true} use a SharedWorker at the hub's client.worker.js", async () => {
+  const core = await readFile(join(root, "dist", "gateway.js"), "utf8");
+  const extra = await readFile(join(root, "dist", "gateway.shared.js"), "utf8");
+  const workers = [];
+  const sandbox = {
+    location: { href: "https://app.test/page" },
+    addEventListener() {},
+    SharedWorker: class {
+      constructor(url) {
+        workers.push(url);
+        this.port = { postMessage() {}, start() {} };
+      }
+    },
+  };
+  new Function("globalThis", `${core}; ${extra}`)(sandbox);
+  const hub = new sandbox.Gateway.HubConnection("/hubs/jobs", { shared: true });
+  assert.equal(hub.shared, true);
+  assert.equal(typeof hub.invoke, "function");
+  assert.deepEqual(workers, ["https://app.test/hubs/jobs/client.worker.js"]);
+  assert.ok(sandbox.Gateway.SharedHubConnection && sandbox.Gateway.TRANSPORTS, "the core's names stay");
+});
+
+test("the worker IIFE is self-contained: it sets onconnect without the core loaded", async () => {
+  const code = await readFile(join(root, "dist", "gateway.worker.js"), "utf8");
+  const sandbox = { setInterval() {} };
+  new Function("globalThis", "setInterval", code)(sandbox, sandbox.setInterval);
+  assert.equal(typeof sandbox.onconnect, "function");
+});

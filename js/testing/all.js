@@ -7,3 +7,4 @@ export { failure } from "../src/errors.js";
 export { fetchInit } from "../src/http.js";
 export { records, handshake, handshakeResponse, join } from "../src/protocol.js";
 export { MessagePackHubProtocol, encode, decode, concat } from "../src/msgpack.js";
+export { Host, SharedHubConnection, EVICT_AFTER, RELEASES, BEAT, shared, withShared } from "../src/shared/index.js";
