@@ -34,7 +34,7 @@ var Host = class {
     this._answers = /* @__PURE__ */ new Map();
     this._nextAnswer = 1;
   }
-  /** A message from `tab`; `hello` first (it carries the hub URL and options). */
+  /** A message from `tab`; `hello` first (it carries the hub URL as `hub` and the options as `config`). */
   receive(tab, message) {
     const record = this.tabs.get(tab);
     if (record) record.seen = this.now();
@@ -64,7 +64,7 @@ var Host = class {
       hub.stop();
     }
   }
-  _hello(tab, { url, options, names = [], holds = [] }) {
+  _hello(tab, { hub: url, config: options, names = [], holds = [] }) {
     this.leave(tab);
     const record = { tab, seen: this.now(), names: /* @__PURE__ */ new Set(), streams: /* @__PURE__ */ new Map(), holds: /* @__PURE__ */ new Map() };
     this.tabs.set(tab, record);
@@ -323,7 +323,7 @@ var SharedHubConnection = class {
   }
   _hello() {
     const { env, ...options } = this.options;
-    this._post({ t: "hello", url: this.url, options, names: [...this._handlers.keys()], holds: [...this._holds.values()] });
+    this._post({ t: "hello", hub: this.url, config: options, names: [...this._handlers.keys()], holds: [...this._holds.values()] });
   }
   _post(message) {
     this.channel.post(message);

@@ -10,8 +10,8 @@ globalThis.onconnect = ({ ports: [port] }) => {
   let host = null;
   port.onmessage = ({ data }) => {
     if (data.t === "hello") {
-      host = hosts.get(data.url) || new Host(HubConnection, post);
-      hosts.set(data.url, host);
+      host = hosts.get(data.hub) || new Host(HubConnection, post);
+      hosts.set(data.hub, host);
     }
     host?.receive(port, data);
   };

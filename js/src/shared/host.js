@@ -53,7 +53,7 @@ export class Host {
     this._nextAnswer = 1;
   }
 
-  /** A message from `tab`; `hello` first (it carries the hub URL and options). */
+  /** A message from `tab`; `hello` first (it carries the hub URL as `hub` and the options as `config`). */
   receive(tab, message) {
     const record = this.tabs.get(tab);
     if (record) record.seen = this.now();
@@ -86,7 +86,7 @@ export class Host {
     }
   }
 
-  _hello(tab, { url, options, names = [], holds = [] }) {
+  _hello(tab, { hub: url, config: options, names = [], holds = [] }) {
     this.leave(tab);
     const record = { tab, seen: this.now(), names: new Set(), streams: new Map(), holds: new Map() };
     this.tabs.set(tab, record);

@@ -109,7 +109,8 @@ export class SharedHubConnection {
 
   _hello() {
     const { env, ...options } = this.options;
-    this._post({ t: "hello", url: this.url, options, names: [...this._handlers.keys()], holds: [...this._holds.values()] });
+    // Message fields are never names the build renames (url, options...): the host may be another bundle.
+    this._post({ t: "hello", hub: this.url, config: options, names: [...this._handlers.keys()], holds: [...this._holds.values()] });
   }
 
   _post(message) {
