@@ -11,10 +11,9 @@ import json
 import re
 import urllib.request
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext
 
 from .harness import HARNESS_PATH, Harness, harness_html, wait_until
 
