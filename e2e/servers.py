@@ -320,7 +320,9 @@ class CuttableRelay:
 
     Chromium's offline emulation does not end streams already open (an EventSource keeps receiving), so a drop in
     the middle of a stream is made here instead: `cut()` resets every connection open through the relay, in both
-    directions, with whatever bytes were in flight lost; `outage(s)` also refuses new connections for `s` seconds.
+    directions, with whatever bytes were in flight lost; `outage(s)` also refuses new connections for `s` seconds;
+    `stall()` keeps every open connection open but forwards nothing more on it, either way (a proxy or NAT that
+    lost its state: a WebSocket that stays "open" and carries nothing). New connections work as before.
     """
 
     def __init__(self, upstream_port: int) -> None:
@@ -328,6 +330,7 @@ class CuttableRelay:
         self.cuts = 0
         self.connections_total = 0
         self._writers: set[asyncio.StreamWriter] = set()
+        self._stalled: set[asyncio.StreamWriter] = set()
         self._down_until = 0.0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -357,11 +360,13 @@ class CuttableRelay:
         self._writers |= {writer, up_writer}
         await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
         self._writers -= {writer, up_writer}
+        self._stalled -= {writer, up_writer}
 
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if writer in self._stalled:
+                    continue
                 writer.write(data)
                 await writer.drain()
             if writer.can_write_eof():
@@ -376,6 +381,14 @@ class CuttableRelay:
             writer.transport.abort()
         self.cuts += 1
         return len(open_now) // 2
+
+    async def _stall(self) -> int:
+        self._stalled |= self._writers
+        return len(self._writers) // 2
+
+    def stall(self) -> int:
+        """Forward nothing more on the connections open now (they stay open); returns how many there were."""
+        return asyncio.run_coroutine_threadsafe(self._stall(), self._loop).result(5)
 
     def cut(self) -> int:
         """Reset every connection open now; returns how many there were."""

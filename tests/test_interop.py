@@ -98,13 +98,19 @@ def test_json_handshake_beyond_our_version_is_refused(live: Live) -> None:
         ws.close()
 
 
-@pytest.mark.parametrize(("path", "static"), [("/hub/client.js", "gateway.js"),
-                                              ("/hub/client.msgpack.js", "gateway.msgpack.js"),
-                                              ("/hub/client.job.js", "gateway.job.js")])
-def test_each_hub_serves_the_client_and_its_optional_entries(live: Live, path: str, static: str) -> None:
+@pytest.mark.parametrize(("path", "static", "marker"), [
+    ("/hub/client.js", "gateway.js", b"HubConnectionState"),
+    ("/hub/client.msgpack.js", "gateway.msgpack.js", b"MessagePackHubProtocol"),
+    ("/hub/client.trace.js", "gateway.trace.js", b"traced"),
+    ("/hub/client.job.js", "gateway.job.js", b'"gateway-job"'),
+    ("/hub/client.shared.js", "gateway.shared.js", b"SharedHubConnection"),
+    ("/hub/client.worker.js", "gateway.worker.js", b"onconnect"),
+])
+def test_each_hub_serves_the_client_and_its_optional_entries(live: Live, path: str, static: str, marker: bytes) -> None:
     reply = request(live.port, "GET", path)
     assert reply.status == 200 and reply.headers["content-type"] == "text/javascript; charset=utf-8"
     assert reply.body == resources.files("gateway").joinpath("static", static).read_bytes()
+    assert marker in reply.body
     assert (b"MessagePackHubProtocol" in reply.body) == path.endswith(".msgpack.js")
     assert (b'"gateway-job"' in reply.body) == path.endswith(".job.js")
 

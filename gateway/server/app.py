@@ -39,10 +39,17 @@ log = logging.getLogger("gateway")
 
 Opened = ServerConnection | Refusal
 
-CLIENT_FILES = {"/client.js": "gateway.js", "/client.msgpack.js": "gateway.msgpack.js",
-                "/client.trace.js": "gateway.trace.js", "/client.job.js": "gateway.job.js"}
-"""The JS bundles each hub serves: the client (IIFE), and its optional entries (load them after the client):
-MessagePack, trace context, and the job view's ``<gateway-job>`` element."""
+CLIENT_FILES = {
+    "/client.js": "gateway.js",
+    "/client.msgpack.js": "gateway.msgpack.js",
+    "/client.trace.js": "gateway.trace.js",
+    "/client.job.js": "gateway.job.js",
+    "/client.shared.js": "gateway.shared.js",
+    "/client.worker.js": "gateway.worker.js",
+}
+"""The JS bundles each hub serves: the client (IIFE), its optional entries (load them after the client):
+MessagePack, trace context, the job view's ``<gateway-job>`` element and shared mode, and the SharedWorker
+script that shared mode starts (a stable URL per hub)."""
 
 
 def _client_js(path: str) -> bytes:

@@ -32,6 +32,7 @@ var Transport = class {
     this.onclose(error);
   }
 };
+Transport.pooled = true;
 Transport.resumeQuery = "";
 
 // src/transports/websockets.js
@@ -66,6 +67,7 @@ var WebSockets = class extends Transport {
   }
 };
 WebSockets.transportName = "WebSockets";
+WebSockets.pooled = false;
 
 // src/http.js
 var fetchInit = (options, method, body) => ({
@@ -222,7 +224,7 @@ ServerSentEvents.transportName = "ServerSentEvents";
 var frameId = () => "f" + Math.random().toString(36).slice(2, 12);
 var ForeverFrame = class extends Transport {
   static supported(env) {
-    return Boolean(env.document && env.window && env.window.postMessage && env.location && env.fetch);
+    return Boolean(env.document && env.window?.postMessage && env.location && env.fetch);
   }
   async connect(url) {
     const { document, window, location } = this.env;
@@ -326,6 +328,8 @@ function plan(available, requested, env, format) {
 // src/connection.js
 var noop2 = () => {
 };
+var LIMIT = "; per-host limit? try {shared: true}";
+var NEGOTIATE = "negotiate";
 var withQuery = (url, query) => url + (url.includes("?") ? "&" : "?") + query;
 function negotiateUrl(url) {
   const u = new URL(url);
@@ -355,18 +359,11 @@ var Connection = class {
   }
   /** Negotiates and connects over the first transport that confirms the handshake. */
   async start() {
+    const { options } = this;
     const epoch = this._begin();
     this._delete();
-    let negotiation;
-    try {
-      negotiation = await this._negotiate(epoch);
-    } catch (error) {
-      this._check(epoch);
-      throw failure(`Unable to connect: negotiate failed (${error.message})`);
-    }
-    this._use(negotiation);
-    const { options } = this;
-    this._plan = plan(negotiation.availableTransports || [], options.transports, this.env, options.protocol.transferFormat);
+    if (!await this._renegotiate(NEGOTIATE, epoch)) throw this._error("connect");
+    this._plan = plan(this._offer || [], options.transports, this.env, options.protocol.transferFormat);
     let used = false;
     for (let i = 0; i < this._plan.length; i++) {
       const { name, T, skip } = this._plan[i];
@@ -391,7 +388,7 @@ var Connection = class {
       return true;
     } catch (error) {
       this._check(epoch);
-      this._record(name, "failed", `negotiate failed: ${error.message}`, null, false);
+      this._record(name, "failed", `${name == NEGOTIATE ? "" : "negotiate failed: "}${error.message}`, null, false);
       return false;
     }
   }
@@ -416,6 +413,7 @@ var Connection = class {
   send(records2) {
     if (!this.transport) return;
     this.transport.send(records2);
+    this._sentAt = this.env.now();
     this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(this._ping));
   }
   /** Starts handing queued and new messages to `onmessage`. */
@@ -450,10 +448,11 @@ var Connection = class {
     const { env, options } = this;
     let response;
     try {
-      response = await env.fetch(negotiateUrl(this.url), fetchInit(options, "POST"));
+      const signal = AbortSignal.timeout?.(options.startTimeout);
+      response = await env.fetch(negotiateUrl(this.url), { ...fetchInit(options, "POST"), signal });
     } catch (e) {
       const cross = new URL(this.url).origin !== env.location?.origin;
-      throw failure(cross ? "network error, or this page's origin is not allowed (CORS)" : "network error");
+      throw failure(e.name == "TimeoutError" ? `no answer within ${options.startTimeout} ms${LIMIT}` : cross ? "network error, or this page's origin is not allowed (CORS)" : "network error");
     }
     this._check(epoch);
     if (!response.ok) throw failure(`HTTP ${response.status}`, response.status);
@@ -463,6 +462,7 @@ var Connection = class {
     return body;
   }
   _use(negotiation) {
+    this._offer = negotiation.availableTransports;
     this.connectionId = negotiation.connectionId;
     this.token = negotiation.connectionToken || negotiation.connectionId;
     this.stateful = Boolean(negotiation.useStatefulReconnect);
@@ -515,7 +515,7 @@ var Connection = class {
         reject(error);
       };
       const timer = env.setTimeout(
-        () => fail(failure(`no ${what} within ${options.startTimeout} ms`)),
+        () => fail(failure(`no ${what} within ${options.startTimeout} ms${T.pooled ? LIMIT : ""}`)),
         options.startTimeout
       );
       const closed = (error) => fail(failure(`closed before ${what}: ${error.message}`, error.status));
@@ -563,12 +563,16 @@ var Connection = class {
     this.transport = transport;
     this.transportName = transport.constructor.transportName;
     transport.onclose = (error) => this.drop(error);
+    this._sentAt = this.env.now();
     this._heard();
     this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(this._ping));
   }
   // Something came from the server: push the server timeout back.
+  // Timers of a background tab are throttled but network events are not: a keep-alive falling due is sent
+  // from here too.
   _heard() {
     const ms = this.options.serverTimeout;
+    if (this.env.now() - this._sentAt >= this.options.keepAliveInterval) this.send(this._ping);
     this._serverTimer = this._rearm(this._serverTimer, ms, () => this.drop(failure(`server timeout: nothing received for ${ms} ms`)));
   }
   // Clears `handle` and returns a new timer. Timers are fields read and written by name in the code, never
@@ -673,20 +677,10 @@ var Subject = class {
 };
 
 // src/hub.js
-var HubConnectionState = {
-  Disconnected: "Disconnected",
-  Connecting: "Connecting",
-  Connected: "Connected",
-  Reconnecting: "Reconnecting",
-  Disconnecting: "Disconnecting"
-};
-var NEXT = {
-  Disconnected: ["Connecting"],
-  Connecting: ["Connected", "Disconnecting", "Disconnected"],
-  Connected: ["Reconnecting", "Disconnecting", "Disconnected"],
-  Reconnecting: ["Connected", "Disconnecting", "Disconnected"],
-  Disconnecting: ["Disconnected"]
-};
+var STATES = ["Disconnected", "Connecting", "Connected", "Reconnecting", "Disconnecting"];
+var HubConnectionState = Object.fromEntries(STATES.map((state) => [state, state]));
+var NEXT = ["1", "240", "340", "240", "0"];
+var EVENTS = ["close", "reconnecting", "reconnected", "attempt"];
 var DEFAULTS = {
   withCredentials: false,
   startTimeout: 5e3,
@@ -726,6 +720,7 @@ var HubConnection = class {
    *   keepAliveInterval, serverTimeout, reconnectDelays, ackDelay, protocol, env
    */
   constructor(url, options = {}) {
+    if (options.shared) throw failure("{shared: true}: load client.shared.js");
     const env = { ...globalEnv(), ...options.env };
     this.options = { ...DEFAULTS, ...options, env };
     this.env = env;
@@ -733,7 +728,7 @@ var HubConnection = class {
     this.attempts = [];
     this._handlers = /* @__PURE__ */ new Map();
     this._pending = /* @__PURE__ */ new Map();
-    this._listeners = { close: [], reconnecting: [], reconnected: [], attempt: [] };
+    this._listeners = Object.fromEntries(EVENTS.map((kind) => [kind, []]));
     this._nextId = 1;
     this.buffer = new MessageBuffer(false);
     const connection = this.connection = new Connection(url, this.options);
@@ -743,6 +738,8 @@ var HubConnection = class {
       this.attempts.push(attempt);
       this._emit("attempt", attempt);
     };
+    const wake = ({ type }) => this.state === "Reconnecting" ? this._wake?.() : connection.stateful && connection.drop(failure(type));
+    for (const type of ["online", "pageshow", "resume"]) env.window?.addEventListener(type, wake, true);
   }
   /** The name of the transport in use, or null. */
   get transport() {
@@ -762,22 +759,6 @@ var HubConnection = class {
     const key = name.toLowerCase();
     const rest = fn ? (this._handlers.get(key) || []).filter((h) => h !== fn) : [];
     rest.length ? this._handlers.set(key, rest) : this._handlers.delete(key);
-  }
-  /** Calls `fn(error?)` when the connection closes for good. */
-  onclose(fn) {
-    this._listeners.close.push(fn);
-  }
-  /** Calls `fn(error)` when the transport dropped and reconnecting begins. */
-  onreconnecting(fn) {
-    this._listeners.reconnecting.push(fn);
-  }
-  /** Calls `fn(connectionId)` when reconnected (same id after a resume, a new one after a restart). */
-  onreconnected(fn) {
-    this._listeners.reconnected.push(fn);
-  }
-  /** Calls `fn(attempt)` for every transport attempt: {transport, outcome, reason, ms, resume}. */
-  onattempt(fn) {
-    this._listeners.attempt.push(fn);
   }
   /** Connects; rejects with an error naming every attempt when no transport works. */
   async start() {
@@ -844,7 +825,7 @@ var HubConnection = class {
     this._close(void 0, was !== "Connecting");
   }
   _to(state) {
-    if (!NEXT[this.state].includes(state)) throw failure(`can't go from ${this.state} to ${state}`);
+    if (!NEXT[STATES.indexOf(this.state)].includes(STATES.indexOf(state))) throw failure(`can't go from ${this.state} to ${state}`);
     this.state = state;
   }
   _emit(kind, value) {
@@ -876,7 +857,8 @@ var HubConnection = class {
     this._live();
   }
   // The same connection again: our Sequence and unacked messages go out first.
-  _resumed() {
+  async _resume() {
+    await this.connection.resume();
     this._to("Connected");
     for (const record of this.buffer.replay((message) => this.options.protocol.write(message))) this.connection.send(record);
     this._emit("reconnected", this.connectionId);
@@ -974,13 +956,9 @@ var HubConnection = class {
     this.connection.stop();
     this._close(error);
   }
-  async _resume() {
-    await this.connection.resume();
-    this._resumed();
-  }
   async _restart() {
     await this.connection.start();
-    this._cancelPending(failure("Invocation canceled: the connection was lost and started afresh."));
+    this._cancelPending(failure("Invocation canceled: the connection started afresh."));
     this._opened(true);
   }
   // Resolves true after `ms` unless stopped meanwhile.
@@ -1007,6 +985,11 @@ var HubConnection = class {
     if (notify) this._emit("close", error);
   }
 };
+for (const kind of EVENTS) {
+  HubConnection.prototype[`on${kind}`] = function(fn) {
+    this._listeners[kind].push(fn);
+  };
+}
 export {
   Connection,
   ForeverFrame,

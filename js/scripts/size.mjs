@@ -1,12 +1,18 @@
-// Prints the min+gzip size of the IIFE bundles: the core (the figure the client's size budget is about)
-// and the optional entries (MessagePack, the job view).
-import { build } from "esbuild";
+// Prints the min+gzip size of the IIFE bundles: the core (the figure the client's size budget is about),
+// the optional entries (MessagePack, trace context, the job view, shared mode) and the SharedWorker script.
 import { gzipSync } from "node:zlib";
-import { iife, jobIife, msgpackIife, traceIife } from "./build.mjs";
+import { bundle, iife, jobIife, msgpackIife, sharedIife, traceIife, workerIife } from "./build.mjs";
 
-for (const [name, options, budget] of [["gateway.js", iife, " (budget 6144)"], ["gateway.msgpack.js", msgpackIife, ""], ["gateway.trace.js", traceIife, ""], ["gateway.job.js", jobIife, ""]]) {
-  const result = await build({ ...options, write: false, outfile: name });
-  const code = result.outputFiles[0].contents;
+const ENTRIES = [
+  ["gateway.js", iife, " (budget 6144)"],
+  ["gateway.msgpack.js", msgpackIife, ""],
+  ["gateway.trace.js", traceIife, ""],
+  ["gateway.job.js", jobIife, ""],
+  ["gateway.shared.js", sharedIife, ""],
+  ["gateway.worker.js", workerIife, ""],
+];
+for (const [name, options, budget] of ENTRIES) {
+  const code = Buffer.from((await bundle(options, name)).code);
   const gz = gzipSync(code, { level: 9 }).length;
   console.log(`${name}: ${code.length} bytes minified, ${gz} bytes min+gzip${budget}`);
 }

@@ -14,6 +14,11 @@ import { handshake, handshakeResponse, PING, SEQUENCE } from "./protocol.js";
 
 const noop = () => {};
 
+// Appended to a start that never got an answer over an HTTP stream: the browser's per-host connection limit.
+const LIMIT = "; per-host limit? try {shared: true}";
+
+const NEGOTIATE = "negotiate";
+
 const withQuery = (url, query) => url + (url.includes("?") ? "&" : "?") + query;
 
 function negotiateUrl(url) {
@@ -46,18 +51,12 @@ export class Connection {
 
   /** Negotiates and connects over the first transport that confirms the handshake. */
   async start() {
+    const { options } = this;
     const epoch = this._begin();
     this._delete();
-    let negotiation;
-    try {
-      negotiation = await this._negotiate(epoch);
-    } catch (error) {
-      this._check(epoch);
-      throw failure(`Unable to connect: negotiate failed (${error.message})`);
-    }
-    this._use(negotiation);
-    const { options } = this;
-    this._plan = plan(negotiation.availableTransports || [], options.transports, this.env, options.protocol.transferFormat);
+    // A failed first negotiate is an attempt of its own, recorded as "negotiate" (the plan comes from it).
+    if (!(await this._renegotiate(NEGOTIATE, epoch))) throw this._error("connect");
+    this._plan = plan(this._offer || [], options.transports, this.env, options.protocol.transferFormat);
     let used = false;
     for (let i = 0; i < this._plan.length; i++) {
       const { name, T, skip } = this._plan[i];
@@ -83,7 +82,7 @@ export class Connection {
       return true;
     } catch (error) {
       this._check(epoch);
-      this._record(name, "failed", `negotiate failed: ${error.message}`, null, false);
+      this._record(name, "failed", `${name == NEGOTIATE ? "" : "negotiate failed: "}${error.message}`, null, false);
       return false;
     }
   }
@@ -110,6 +109,7 @@ export class Connection {
   send(records) {
     if (!this.transport) return;
     this.transport.send(records);
+    this._sentAt = this.env.now();
     this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(this._ping));
   }
 
@@ -150,11 +150,13 @@ export class Connection {
     const { env, options } = this;
     let response;
     try {
-      response = await env.fetch(negotiateUrl(this.url), fetchInit(options, "POST"));
+      // A negotiate the browser queues behind other tabs' streams never answers: it times out like a start.
+      const signal = AbortSignal.timeout?.(options.startTimeout);
+      response = await env.fetch(negotiateUrl(this.url), { ...fetchInit(options, "POST"), signal });
     } catch (e) {
       // Across origins the browser hides a refusal without CORS headers behind the same error.
       const cross = new URL(this.url).origin !== env.location?.origin;
-      throw failure(cross ? "network error, or this page's origin is not allowed (CORS)" : "network error");
+      throw failure(e.name == "TimeoutError" ? `no answer within ${options.startTimeout} ms${LIMIT}` : cross ? "network error, or this page's origin is not allowed (CORS)" : "network error");
     }
     this._check(epoch);
     if (!response.ok) throw failure(`HTTP ${response.status}`, response.status);
@@ -165,6 +167,7 @@ export class Connection {
   }
 
   _use(negotiation) {
+    this._offer = negotiation.availableTransports;
     this.connectionId = negotiation.connectionId;
     this.token = negotiation.connectionToken || negotiation.connectionId;
     this.stateful = Boolean(negotiation.useStatefulReconnect);
@@ -221,7 +224,7 @@ export class Connection {
         reject(error);
       };
       const timer = env.setTimeout(
-        () => fail(failure(`no ${what} within ${options.startTimeout} ms`)),
+        () => fail(failure(`no ${what} within ${options.startTimeout} ms${T.pooled ? LIMIT : ""}`)),
         options.startTimeout
       );
       const closed = (error) => fail(failure(`closed before ${what}: ${error.message}`, error.status));
@@ -276,13 +279,17 @@ export class Connection {
     this.transport = transport;
     this.transportName = transport.constructor.transportName;
     transport.onclose = (error) => this.drop(error);
+    this._sentAt = this.env.now();
     this._heard();
     this._pingTimer = this._rearm(this._pingTimer, this.options.keepAliveInterval, () => this.send(this._ping));
   }
 
   // Something came from the server: push the server timeout back.
+  // Timers of a background tab are throttled but network events are not: a keep-alive falling due is sent
+  // from here too.
   _heard() {
     const ms = this.options.serverTimeout;
+    if (this.env.now() - this._sentAt >= this.options.keepAliveInterval) this.send(this._ping);
     this._serverTimer = this._rearm(this._serverTimer, ms, () => this.drop(failure(`server timeout: nothing received for ${ms} ms`)));
   }
 

@@ -51,6 +51,14 @@ export interface HubConnectionOptions {
   /** The hub protocol; default JSON. `new MessagePackHubProtocol()` (the optional entry) speaks MessagePack. */
   protocol?: HubProtocol;
   env?: Env;
+  /**
+   * Share one physical connection among all the tabs of this browser on this origin (load client.shared.js
+   * after client.js; without it the constructor throws). Hosted in a SharedWorker, else in a leader tab
+   * (Web Locks + BroadcastChannel), else the tab connects on its own.
+   */
+  shared?: boolean;
+  /** Shared mode: the SharedWorker script. Default: `{hub url}/client.worker.js`, which the gateway serves. */
+  workerUrl?: string;
 }
 
 /** A hub message, in the JSON protocol's shape whatever the protocol. */

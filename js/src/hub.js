@@ -5,22 +5,17 @@ import { json, isTrackable, ACK, CANCEL_INVOCATION, CLOSE, COMPLETION, INVOCATIO
 import { Subject } from "./subject.js";
 import { failure } from "./errors.js";
 
+const STATES = ["Disconnected", "Connecting", "Connected", "Reconnecting", "Disconnecting"];
+
 /** Connection states. */
-export const HubConnectionState = {
-  Disconnected: "Disconnected",
-  Connecting: "Connecting",
-  Connected: "Connected",
-  Reconnecting: "Reconnecting",
-  Disconnecting: "Disconnecting",
-};
-// The only moves the state machine makes.
-const NEXT = {
-  Disconnected: ["Connecting"],
-  Connecting: ["Connected", "Disconnecting", "Disconnected"],
-  Connected: ["Reconnecting", "Disconnecting", "Disconnected"],
-  Reconnecting: ["Connected", "Disconnecting", "Disconnected"],
-  Disconnecting: ["Disconnected"],
-};
+export const HubConnectionState = Object.fromEntries(STATES.map((state) => [state, state]));
+
+// The only moves the state machine makes: from each state (by index in STATES), the indexes it may go to.
+const NEXT = ["1", "240", "340", "240", "0"];
+
+// The events `on<kind>(fn)` subscribes to: close(error?), reconnecting(error), reconnected(connectionId)
+// (the same id after a resume, a new one after a restart), attempt({transport, outcome, reason, ms, resume}).
+const EVENTS = ["close", "reconnecting", "reconnected", "attempt"];
 
 // `transports` is left out: none (whatever the server offers, in its order).
 const DEFAULTS = {
@@ -67,6 +62,9 @@ export class HubConnection {
    *   keepAliveInterval, serverTimeout, reconnectDelays, ackDelay, protocol, env
    */
   constructor(url, options = {}) {
+    // Shared mode lives in its own entry (client.shared.js): its HubConnection, a subclass of this one,
+    // handles {shared: true} before it gets here.
+    if (options.shared) throw failure("{shared: true}: load client.shared.js");
     const env = { ...globalEnv(), ...options.env };
     this.options = { ...DEFAULTS, ...options, env };
     this.env = env;
@@ -75,7 +73,7 @@ export class HubConnection {
     this.attempts = [];
     this._handlers = new Map();
     this._pending = new Map();
-    this._listeners = { close: [], reconnecting: [], reconnected: [], attempt: [] };
+    this._listeners = Object.fromEntries(EVENTS.map((kind) => [kind, []]));
     this._nextId = 1;
     this.buffer = new MessageBuffer(false);
     const connection = (this.connection = new Connection(url, this.options));
@@ -85,6 +83,14 @@ export class HubConnection {
       this.attempts.push(attempt);
       this._emit("attempt", attempt);
     };
+    // The network came back, the tab was unfrozen ("resume", fired at the document: a capturing listener on
+    // the window gets it) or shown from the back/forward cache: whatever the transport says, it may be dead,
+    // so skip the reconnect delay, or resume now. (A tab that only becomes visible needs nothing: the
+    // browser runs the timers that throttling held back, server timeout included, as soon as it shows.)
+    // (The first "pageshow" comes at load, with nothing to drop yet.)
+    // The reconnecting event's error names the page event ("online", "resume", "pageshow").
+    const wake = ({ type }) => (this.state === "Reconnecting" ? this._wake?.() : connection.stateful && connection.drop(failure(type)));
+    for (const type of ["online", "pageshow", "resume"]) env.window?.addEventListener(type, wake, true);
   }
 
   /** The name of the transport in use, or null. */
@@ -108,26 +114,6 @@ export class HubConnection {
     const key = name.toLowerCase();
     const rest = fn ? (this._handlers.get(key) || []).filter((h) => h !== fn) : [];
     rest.length ? this._handlers.set(key, rest) : this._handlers.delete(key);
-  }
-
-  /** Calls `fn(error?)` when the connection closes for good. */
-  onclose(fn) {
-    this._listeners.close.push(fn);
-  }
-
-  /** Calls `fn(error)` when the transport dropped and reconnecting begins. */
-  onreconnecting(fn) {
-    this._listeners.reconnecting.push(fn);
-  }
-
-  /** Calls `fn(connectionId)` when reconnected (same id after a resume, a new one after a restart). */
-  onreconnected(fn) {
-    this._listeners.reconnected.push(fn);
-  }
-
-  /** Calls `fn(attempt)` for every transport attempt: {transport, outcome, reason, ms, resume}. */
-  onattempt(fn) {
-    this._listeners.attempt.push(fn);
   }
 
   /** Connects; rejects with an error naming every attempt when no transport works. */
@@ -203,7 +189,7 @@ export class HubConnection {
   }
 
   _to(state) {
-    if (!NEXT[this.state].includes(state)) throw failure(`can't go from ${this.state} to ${state}`);
+    if (!NEXT[STATES.indexOf(this.state)].includes(STATES.indexOf(state))) throw failure(`can't go from ${this.state} to ${state}`);
     this.state = state;
   }
 
@@ -240,7 +226,8 @@ export class HubConnection {
   }
 
   // The same connection again: our Sequence and unacked messages go out first.
-  _resumed() {
+  async _resume() {
+    await this.connection.resume();
     this._to("Connected");
     for (const record of this.buffer.replay((message) => this.options.protocol.write(message))) this.connection.send(record);
     this._emit("reconnected", this.connectionId);
@@ -349,14 +336,9 @@ export class HubConnection {
     this._close(error);
   }
 
-  async _resume() {
-    await this.connection.resume();
-    this._resumed();
-  }
-
   async _restart() {
     await this.connection.start();
-    this._cancelPending(failure("Invocation canceled: the connection was lost and started afresh."));
+    this._cancelPending(failure("Invocation canceled: the connection started afresh."));
     this._opened(true);
   }
 
@@ -385,4 +367,11 @@ export class HubConnection {
     this._to("Disconnected");
     if (notify) this._emit("close", error);
   }
+}
+
+// onclose, onreconnecting, onreconnected, onattempt: each adds `fn` to its event's listeners.
+for (const kind of EVENTS) {
+  HubConnection.prototype[`on${kind}`] = function (fn) {
+    this._listeners[kind].push(fn);
+  };
 }

@@ -60,3 +60,84 @@ test("the job view IIFE defines <gateway-job> over the core's Gateway.HubConnect
   assert.deepEqual(defined.map(([name]) => name), ["gateway-job"]);
   assert.deepEqual(defined[0][1].observedAttributes, ["job-id", "hub", "transports"]);
 });
+
+test("the shared-mode IIFE makes {shared: true} use a SharedWorker at the hub's client.worker.js", async () => {
+  const core = await readFile(join(root, "dist", "gateway.js"), "utf8");
+  const extra = await readFile(join(root, "dist", "gateway.shared.js"), "utf8");
+  const workers = [];
+  const sandbox = {
+    location: { href: "https://app.test/page" },
+    addEventListener() {},
+    SharedWorker: class {
+      constructor(url) {
+        workers.push(url);
+        this.port = { postMessage() {}, start() {} };
+      }
+    },
+  };
+  new Function("globalThis", `${core}; ${extra}`)(sandbox);
+  const hub = new sandbox.Gateway.HubConnection("/hubs/jobs", { shared: true });
+  assert.equal(hub.shared, true);
+  assert.equal(typeof hub.invoke, "function");
+  assert.deepEqual(workers, ["https://app.test/hubs/jobs/client.worker.js"]);
+  assert.ok(sandbox.Gateway.SharedHubConnection && sandbox.Gateway.TRANSPORTS, "the core's names stay");
+});
+
+test("the worker IIFE is self-contained: it sets onconnect without the core loaded", async () => {
+  const code = await readFile(join(root, "dist", "gateway.worker.js"), "utf8");
+  const sandbox = { setInterval() {} };
+  new Function("globalThis", "setInterval", code)(sandbox, sandbox.setInterval);
+  assert.equal(typeof sandbox.onconnect, "function");
+});
+
+test("the shipped bundles work together: two tabs' client.shared.js share one connection in client.worker.js", async () => {
+  const { FakeServer, FakeClock } = await import("../testing/fakes.js");
+  const read = (name) => readFile(join(root, "dist", name), "utf8");
+  const [core, extra, workerCode] = await Promise.all([read("gateway.js"), read("gateway.shared.js"), read("gateway.worker.js")]);
+  const server = new FakeServer();
+  const clock = new FakeClock();
+  const worker = { ...server.env(clock) };
+  const timers = [];
+  new Function("globalThis", "setInterval", workerCode)(worker, (fn, ms) => timers.push([fn, ms]));
+  const ports = [];
+  const tab = () => {
+    const g = {
+      location: { href: "https://app.test/page" },
+      addEventListener() {},
+      SharedWorker: class {
+        constructor() {
+          const { port1, port2 } = new MessageChannel();
+          ports.push(port1, port2);
+          worker.onconnect({ ports: [port2] });
+          this.port = port1;
+        }
+      },
+    };
+    new Function("globalThis", `${core}; ${extra}`)(g);
+    return new g.Gateway.HubConnection("https://app.test/hubs/echo", { shared: true, transports: ["WebSockets"] });
+  };
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await clock.advance(10);
+    }
+  };
+  try {
+    const [a, b] = [tab(), tab()];
+    const started = Promise.all([a.start(), b.start()]);
+    await settle();
+    await started;
+    assert.equal(server.count, 1, "one connection for both tabs");
+    const got = [];
+    b.on("echo", (x) => got.push(x));
+    const result = a.invoke("Echo", "hi");
+    await settle();
+    assert.equal(await result, "hi");
+    server.last.invoke("echo", 42);
+    await settle();
+    assert.deepEqual(got, [42]);
+    assert.equal(timers[0][1], 10000, "the worker pings its tabs every 10 s");
+  } finally {
+    ports.forEach((port) => port.close());
+  }
+});

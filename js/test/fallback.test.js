@@ -64,7 +64,7 @@ test("a buffering proxy in front of SSE (open, but no data) causes fallback, not
   assert.equal(await start(hub, clock, 6000), null);
   assert.equal(hub.transport, "LongPolling");
   assert.deepEqual(trace(hub), ["ServerSentEvents:failed", "LongPolling:connected"]);
-  assert.equal(hub.attempts[0].reason, "no handshake within 5000 ms");
+  assert.equal(hub.attempts[0].reason, "no handshake within 5000 ms; per-host limit? try {shared: true}", "over HTTP, the per-host limit is a suspect");
   assert.ok(server.log.includes("DELETE https://app.test/hubs/echo?id=tok1"));
 });
 
@@ -73,7 +73,7 @@ test("a failed iframe load is caught by the start timeout", async () => {
   server.mode.ForeverFrame = "refuse";
   assert.equal(await start(hub, clock, 6000), null);
   assert.equal(hub.transport, "LongPolling");
-  assert.equal(hub.attempts[0].reason, "no handshake within 5000 ms");
+  assert.equal(hub.attempts[0].reason, "no handshake within 5000 ms; per-host limit? try {shared: true}");
   assert.equal(hub.env.document.body.children.length, 0);
 });
 
@@ -87,8 +87,8 @@ test("when every transport fails the error names each attempt and why", async ()
   assert.equal(
     error.message,
     "Unable to connect: WebSockets failed (closed before handshake: 1006); " +
-      "ServerSentEvents failed (no handshake within 5000 ms); " +
-      "ForeverFrame failed (no handshake within 5000 ms); " +
+      "ServerSentEvents failed (no handshake within 5000 ms; per-host limit? try {shared: true}); " +
+      "ForeverFrame failed (no handshake within 5000 ms; per-host limit? try {shared: true}); " +
       "LongPolling failed (closed before handshake: poll failed: network error)"
   );
   assert.deepEqual(error.attempts.map((a) => a.transport), ALL);

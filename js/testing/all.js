@@ -9,3 +9,4 @@ export { records, handshake, handshakeResponse, join } from "../src/protocol.js"
 export { MessagePackHubProtocol, encode, decode, concat } from "../src/msgpack.js";
 export { traced } from "../src/trace.js";
 export { FINAL, JobProgress, JobWatch } from "../src/job.js";
+export { Host, SharedHubConnection, EVICT_AFTER, RELEASES, BEAT, shared, withShared } from "../src/shared/index.js";

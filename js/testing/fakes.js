@@ -279,7 +279,7 @@ export class FakeServer {
     this.log.push(`${method} ${url}`);
     await null;
     const { u, conn } = this._lookup(url);
-    if (u.pathname.endsWith("/negotiate")) return this._negotiate(u);
+    if (u.pathname.endsWith("/negotiate")) return this._negotiate(u, init.signal);
     if (!conn) return response(404, '{"error":"unknown token"}');
     if (method === "DELETE") {
       this.forget(conn);
@@ -292,7 +292,9 @@ export class FakeServer {
     return this._poll(u, conn, init.signal);
   }
 
-  _negotiate(u) {
+  _negotiate(u, signal) {
+    // "held": the browser queues the request behind other streams to the host (its per-host limit).
+    if (this.negotiateStatus === "held") return new Promise((_, reject) => signal?.addEventListener("abort", () => reject(signal.reason)));
     if (this.negotiateStatus !== 200) return response(this.negotiateStatus, "");
     const n = ++this.count;
     const conn = new ServerConnection(this, `cid${n}`, `tok${n}`);
@@ -462,8 +464,9 @@ export class FakeWindow {
   }
 }
 
-class FakeDocument {
+class FakeDocument extends FakeWindow {
   constructor(server) {
+    super();
     this.server = server;
     this.readyState = "complete";
     this.body = {

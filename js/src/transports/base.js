@@ -37,5 +37,8 @@ export class Transport {
   }
 }
 
+/** True when the transport holds one of the browser's few HTTP connections per host (WebSockets do not). */
+Transport.pooled = true;
+
 /** The query a transport adds to its URL when it resumes a connection (none by default). */
 Transport.resumeQuery = "";

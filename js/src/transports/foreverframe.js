@@ -8,7 +8,7 @@ const frameId = () => "f" + Math.random().toString(36).slice(2, 12);
 
 export class ForeverFrame extends Transport {
   static supported(env) {
-    return Boolean(env.document && env.window && env.window.postMessage && env.location && env.fetch);
+    return Boolean(env.document && env.window?.postMessage && env.location && env.fetch);
   }
 
   async connect(url) {

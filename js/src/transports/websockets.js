@@ -36,3 +36,4 @@ export class WebSockets extends Transport {
   }
 }
 WebSockets.transportName = "WebSockets";
+WebSockets.pooled = false;
