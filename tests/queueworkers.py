@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -74,3 +75,35 @@ def running(queue: str, count: int, redis_url: str, lease: float = LEASE) -> Ite
         yield workers
     finally:
         workers.stop()
+
+
+def queue_fixtures(queue: str, workers: int = 2) -> tuple[Any, Any, Any]:
+    """The module fixtures of a queue suite: a redis-server, the demo serving ``queue``'s jobs hub, and
+    ``workers`` worker processes of that queue (``redis_url, live, workers = queue_fixtures("arq")``)."""
+    import shutil
+
+    import pytest
+    from live import serve
+    from test_backplane_redis import RedisServer
+
+    from gateway.demo.app import create_app
+
+    @pytest.fixture(scope="module")
+    def redis_url() -> Iterator[str]:
+        server = RedisServer()
+        server.start()
+        yield server.url
+        server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)
+
+    @pytest.fixture(scope="module")
+    def live(redis_url: str) -> Iterator[Any]:
+        with serve(create_app(redis_url=redis_url, queue=queue, job_workers=0, lease=LEASE)) as server:
+            yield server
+
+    @pytest.fixture(scope="module")
+    def started(redis_url: str, live: Any) -> Iterator[Workers]:
+        with running(queue, workers, redis_url) as found:
+            yield found
+
+    return redis_url, live, started

@@ -20,8 +20,7 @@ from progress_journeys import (
     start_job,
     twenty_steps,
 )
-from queueworkers import LEASE, Workers, running
-from test_backplane_redis import RedisServer
+from queueworkers import LEASE, Workers, queue_fixtures, running
 
 from gateway.demo.app import create_app
 
@@ -30,25 +29,7 @@ QUEUE = "arq"
 TRANSPORTS = ("WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling")
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = RedisServer()
-    server.start()
-    yield server.url
-    server.stop()
-    shutil.rmtree(server.dir, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def live(redis_url: str) -> Iterator[Live]:
-    with serve(create_app(redis_url=redis_url, queue=QUEUE, job_workers=0, lease=LEASE)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def workers(redis_url: str, live: Live) -> Iterator[Workers]:
-    with running(QUEUE, 2, redis_url) as started:
-        yield started
+redis_url, live, workers = queue_fixtures(QUEUE)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
