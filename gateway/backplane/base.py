@@ -29,6 +29,10 @@ class LocalNode(LocalDelivery, Protocol):
 
     def forwarded(self, connection_id: str, op: ForwardOp, body: str) -> Awaitable[tuple[int, str | None]]: ...
 
+    def groups(self) -> frozenset[str]:
+        """The groups with at least one connection in this process."""
+        ...
+
 
 class Backplane(Protocol):
     """Routes sends and group changes to the process that holds each connection.

@@ -23,6 +23,11 @@ Every process subscribes, on one pub/sub connection, to ``{prefix}:all`` and to 
 * When Redis is down, sends reach this process's connections only, and handovers and forwards
   fail (clients negotiate afresh). ``healthy`` reports it; delivery across processes resumes
   when Redis is back.
+* Pub/sub does not replay what was published while this process was not subscribed. When the
+  listener is subscribed again after an outage, each ``on_recovered`` callback is given the
+  ``Outage`` (when it began, and the groups with connections here) and returns the sends this
+  process missed, read from a durable record (the progress store's); they are delivered here only,
+  before any message that came after the new subscription, so no page sees a later one first.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +77,21 @@ _lag = _meter.create_histogram(
     description="Time from publishing a send to its coming back from Redis to this process, before delivery.")
 _IN_FLIGHT = 1000
 """At most this many own sends wait for their return to measure the lag (Redis may lose them when it is down)."""
+RECOVERY_TIMEOUT = 10.0
+"""Seconds one ``on_recovered`` callback may take before it is given up (the listener waits for it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """What an ``on_recovered`` callback is told: ``began`` is the last moment (wall-clock ms) this process
+    knew it was subscribed; ``groups`` maps each hub's name to its groups with connections here."""
+
+    began: float
+    groups: Mapping[str, frozenset[str]]
+
+
+Recovery = Callable[[Outage], Awaitable[Sequence[Send]]]
+"""An ``on_recovered`` callback: the sends this process missed during the outage, in the order to deliver."""
 
 
 @dataclass(slots=True)
@@ -92,13 +112,14 @@ class RedisBackplane:
 
     def __init__(
         self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "gw", node: str | None = None,
-        handover_timeout: float = 2.0, token_ttl: int = 24 * 3600,
+        handover_timeout: float = 2.0, token_ttl: int = 24 * 3600, reconnect_pause: float = 1.0,
     ) -> None:
         self.url = url
         self.prefix = prefix
         self.node = node or secrets.token_hex(6)
         self.handover_timeout = handover_timeout
         self.token_ttl = token_ttl
+        self.reconnect_pause = reconnect_pause
         # A blocking pool: a burst (thousands of connections closing at once) waits for a connection
         # instead of failing with "Too many connections" and dropping the heartbeat with it.
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -114,9 +135,16 @@ class RedisBackplane:
         self._ready: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_flight: dict[str, float] = {}  # own sends on their way through Redis, when they left
+        self._recoveries: list[Recovery] = []
+        self._good = 0.0  # wall-clock ms of the last beat while subscribed
+        self._lost: float | None = None  # when the outage not yet recovered from began
         self.healthy = False
 
     # --- lifecycle ---------------------------------------------------------------------------
+
+    def on_recovered(self, callback: Recovery) -> None:
+        """Call ``callback`` each time the subscription is back after an outage (see the module's docstring)."""
+        self._recoveries.append(callback)
 
     def register(self, hub: str, local: LocalDelivery) -> None:
         if not isinstance(local, LocalNode):
@@ -172,6 +200,7 @@ class RedisBackplane:
                 self.healthy = True
                 assert self._ready is not None
                 self._ready.set()
+                await self._recover()
                 heartbeat = asyncio.get_running_loop().time()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
@@ -184,22 +213,49 @@ class RedisBackplane:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                if self.healthy:
-                    log.warning("backplane node %s: redis unavailable (%s); local delivery only", self.node, exc)
-                self.healthy = False
-                self._in_flight.clear()
-                assert self._ready is not None
-                self._ready.set()
-                await asyncio.sleep(1.0)
+                self._unsubscribed(exc)
+                await asyncio.sleep(self.reconnect_pause)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _unsubscribed(self, exc: Exception) -> None:
+        if self.healthy:
+            log.warning("backplane node %s: redis unavailable (%s); local delivery only", self.node, exc)
+        if self._lost is None and self._good:
+            self._lost = self._good
+        self.healthy = False
+        self._in_flight.clear()
+        assert self._ready is not None
+        self._ready.set()
+
+    async def _recover(self) -> None:
+        """After an outage, deliver here what each ``on_recovered`` callback says was missed, before anything else."""
+        if self._lost is None:
+            return
+        outage = Outage(self._lost, {hub: local.groups() for hub, local in self._hubs.items()})
+        for callback in self._recoveries:
+            try:
+                sends = await asyncio.wait_for(callback(outage), RECOVERY_TIMEOUT)
+            except TimeoutError:
+                log.warning("backplane node %s: a recovery callback took over %g s", self.node, RECOVERY_TIMEOUT)
+                continue
+            except (RedisError, OSError):
+                raise  # Redis went again: the next subscription tries anew, from the same outage
+            except Exception:
+                log.exception("backplane node %s: a recovery callback failed", self.node)
+                continue
+            for send in sends:
+                self._apply(send)
+            log.info("backplane node %s: %d missed sends delivered after the outage", self.node, len(sends))
+        self._lost = None
 
     async def _beat(self) -> None:
         """Renew this node's liveness, and (if it serves hubs, unlike a job worker's) its serving marker."""
         await self._redis.set(f"{self.prefix}:alive:{self.node}", "1", ex=10)
         if self._hubs:
             await self._redis.set(f"{self.prefix}:serving:{self.node}", "1", ex=10)
+        self._good = time.time() * 1000
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -411,4 +467,4 @@ class RedisBackplane:
                 await self._publish(self._node_channel(message.to_node), HandoverState(message.corr, state))
 
 
-__all__ = ["LocalNode", "RedisBackplane"]
+__all__ = ["LocalNode", "Outage", "Recovery", "RedisBackplane"]

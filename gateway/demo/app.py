@@ -100,9 +100,12 @@ class Demo:
         self.store: ProgressStore
         self.queue: JobQueue
         if redis_url:
+            from ..backplane.redis import RedisBackplane
             from ..progress.redis import RedisStore
 
-            self.store = RedisStore(redis_url, hub="jobs", lease=lease)
+            store = self.store = RedisStore(redis_url, hub="jobs", lease=lease)
+            if isinstance(self.backplane, RedisBackplane):  # pages catch up on what a Redis outage held back
+                self.backplane.on_recovered(store.recover)
             progress = connect(redis_url, hub="jobs")
             self.queue = queue_for(queue, redis_url, progress, self.store)
         else:

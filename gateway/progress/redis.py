@@ -11,6 +11,11 @@ Keys, for hub H and job J under the backplane's prefix P: ``P:progress:H:J`` (th
 ``seq``, ``state``, ``hb``, ``owner``, ``cancel``, ``logged`` and ``w:<writer>``), ``P:progress:H:J:log``,
 ``P:progress:H:active`` (Processing jobs by heartbeat) and the channel ``P:progress:H:changed`` (job ids,
 for ``Watch``). ``RedisStore`` is the hub's (asyncio); ``RedisWriter`` is a sync publisher's (Celery).
+
+Pub/sub does not replay what a gateway missed while its backplane was resubscribing after a Redis outage;
+the record does. ``backplane.on_recovered(store.recover)`` makes the backplane, once subscribed again,
+deliver to this process's subscribers of each job every logged event since the outage began (``SINCE``),
+and the final event of a job that ended; pages drop what they already applied, by ``seq``.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from redis.exceptions import RedisError
 
 from ..backplane import HubClients
 from ..backplane.messages import Send, Target, encode
+from ..backplane.redis import Outage
 from ..protocol.broadcast import Broadcast
-from .record import DEFAULT_LIMITS, Event, JobRecord, RecordLimits, Reply, Verdict, record_of, snapshot
+from .record import DEFAULT_LIMITS, FINAL, Event, JobRecord, RecordLimits, Reply, Verdict, record_of, snapshot
 from .store import LEASE, Canceller, Reaper, call_canceller, job_group
 
 log = logging.getLogger("gateway.progress")
@@ -106,6 +112,26 @@ local n = seq - tonumber(ARGV[1])
 if n <= 0 then return {} end
 return redis.call('LRANGE', KEYS[2], -n, -1)
 """
+
+
+SINCE = """
+local since = tonumber(ARGV[1])
+local out = {redis.call('HGET', KEYS[1], 'event') or ''}
+local stop = -1
+while true do
+  local chunk = redis.call('LRANGE', KEYS[2], stop - 63, stop)
+  for i = #chunk, 1, -1 do
+    if tonumber(cjson.decode(chunk[i])['ts']) < since then return out end
+    out[#out + 1] = chunk[i]
+  end
+  if #chunk < 64 then return out end
+  stop = stop - 64
+end
+"""
+CLOCK_SKEW = 2_000.0
+"""Ms before an outage's start from which its events are sent again (publishers' clocks may lag the gateway's)."""
+RECOVER_BATCH = 200
+"""Jobs read in one pipeline after an outage."""
 
 
 def hub_name(hub: str) -> str:
@@ -195,6 +221,7 @@ class RedisStore:
         self._beat = self._redis.register_script(BEAT)
         self._cancel = self._redis.register_script(CANCEL)
         self._tail = self._redis.register_script(TAIL)
+        self._since = self._redis.register_script(SINCE)
         self._changed: dict[str, asyncio.Event] = {}
         self._listener: asyncio.Task[None] | None = None
         self.reaper = Reaper(lease, self._now, self._stale, self.write)
@@ -224,6 +251,36 @@ class RedisStore:
     async def tail(self, job_id: str, after: int) -> list[Event]:
         entries = await self._tail([self.keys.record(job_id), self.keys.log(job_id)], [after])
         return [json.loads(e) for e in entries]
+
+    async def recover(self, outage: Outage) -> list[Send]:
+        """The ``progress`` calls this process's subscribers missed in a backplane outage (for
+        ``RedisBackplane.on_recovered``): per job with subscribers here, its logged events since the outage
+        began (less ``CLOCK_SKEW``) in seq order, then its final event if it ended before that."""
+        prefix = job_group("")
+        jobs = sorted(g[len(prefix):] for g in outage.groups.get(self.keys.hub, ()) if g.startswith(prefix))
+        sends: list[Send] = []
+        for start in range(0, len(jobs), RECOVER_BATCH):
+            batch = jobs[start:start + RECOVER_BATCH]
+            for job_id, events in zip(batch, await self._missed(batch, outage.began - CLOCK_SKEW), strict=True):
+                target = Target("group", (job_group(job_id),))
+                sends += [Send(self.keys.hub, target, Broadcast("progress", [event])) for event in events]
+        log.info("progress: %d events of %d jobs sent again after a backplane outage", len(sends), len(jobs))
+        return sends
+
+    async def _missed(self, jobs: list[str], since: float) -> list[list[Event]]:
+        """For each job, its logged events with a ``ts`` at or after ``since``, and its final event."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in jobs:
+                await self._since([self.keys.record(job_id), self.keys.log(job_id)], [since], client=pipe)
+            replies = await pipe.execute()
+        missed = []
+        for current, *entries in replies:
+            events = [json.loads(e) for e in reversed(entries)]
+            final = json.loads(current) if current else None
+            if final is not None and final["state"] in FINAL and (not events or events[-1]["seq"] < final["seq"]):
+                events.append(final)
+            missed.append(events)
+        return missed
 
     def notice(self, job_id: str) -> asyncio.Event:
         if self._listener is None or self._listener.done():

@@ -39,6 +39,9 @@ class Node:
     def group_remove(self, connection_id: str, group: str) -> bool:
         return self.registry.group_remove(connection_id, group)
 
+    def groups(self) -> frozenset[str]:
+        return frozenset(self.registry.groups)
+
     def export_connection(self, connection_id: str) -> ConnectionState | None:
         """Hand a connection over to another process: its state, and it is gone from here."""
         conn = self.registry.by_id.get(connection_id)

@@ -58,7 +58,7 @@ function watchesOf(hub) {
   return watches;
 }
 var JobWatch = class {
-  constructor(hub, jobId, on = {}, { maxLog = 1e3, retryMs = 100, timers = globalThis } = {}) {
+  constructor(hub, jobId, on = {}, { maxLog = 1e3, retryMs = 100, quietMs = 1e4, timers = globalThis } = {}) {
     this.hub = hub;
     this.jobId = jobId;
     this.progress = new JobProgress(jobId, maxLog);
@@ -66,6 +66,7 @@ var JobWatch = class {
     this.stopped = false;
     this._on = on;
     this._retryMs = retryMs;
+    this._quietMs = quietMs;
     this._timers = timers;
     this._busy = false;
     this._again = false;
@@ -83,6 +84,7 @@ var JobWatch = class {
     if (this.stopped) return;
     this.stopped = true;
     this._timers.clearTimeout(this._timer);
+    this._timers.clearTimeout(this._quiet);
     this.hub.off("progress", this._event);
     watchesOf(this.hub).delete(this);
     if (unsubscribe && !this.progress.done && this.hub.state === "Connected") this._quietly("Unsubscribe");
@@ -114,6 +116,7 @@ var JobWatch = class {
       if (this.stopped) return;
       this.connectionId = id;
       this._applied(this.progress.snapshot(snapshot));
+      this._hush();
     } catch (error) {
       if (this.hub.state === "Connected" && this.hub.connectionId === id && !this.stopped) this._on.error?.(error);
     } finally {
@@ -125,7 +128,13 @@ var JobWatch = class {
     this._timers.clearTimeout(this._timer);
     this._timer = this._timers.setTimeout(() => this._subscribe(), this._retryMs);
   }
+  // Nothing heard for quietMs while the job runs: subscribe again (what the page has is dropped by seq).
+  _hush() {
+    this._timers.clearTimeout(this._quiet);
+    if (!this.stopped && !this.progress.done && this._quietMs) this._quiet = this._timers.setTimeout(() => this._subscribe(), this._quietMs);
+  }
   _applied(events) {
+    if (events.length) this._hush();
     for (const event of events) this._on.event?.(event);
     if (events.length && this.progress.done) {
       if (this.hub.state === "Connected") this._quietly("Unsubscribe");

@@ -55,7 +55,7 @@ export interface JobWatchCallbacks {
 /** Keeps a JobProgress subscribed over a HubConnection (again after a reconnect with a new connection id). */
 export declare class JobWatch {
   constructor(hub: HubConnection, jobId: string, on?: JobWatchCallbacks,
-              options?: { maxLog?: number; retryMs?: number; timers?: { setTimeout: any; clearTimeout: any } });
+              options?: { maxLog?: number; retryMs?: number; quietMs?: number; timers?: { setTimeout: any; clearTimeout: any } });
   readonly hub: HubConnection;
   readonly jobId: string;
   readonly progress: JobProgress;

@@ -78,12 +78,13 @@ function watchesOf(hub) {
 
 /**
  * Keeps a JobProgress subscribed over `hub` (a HubConnection): `Subscribe` once the hub is connected, again after
- * a reconnect that brought a new connection id (a resume keeps the subscription) or after missing events, and
- * `Unsubscribe` once the job is final. `on.event(event)` for every event applied, `on.done(event)` once at the
+ * a reconnect that brought a new connection id (a resume keeps the subscription), after missing events, or after
+ * `quietMs` with nothing heard while the job runs (a step the server missed, if the last), and `Unsubscribe` once
+ * the job is final. `on.event(event)` for every event applied, `on.done(event)` once at the
  * final state, `on.error(error)` when the hub refuses (an unknown job, not allowed).
  */
 export class JobWatch {
-  constructor(hub, jobId, on = {}, { maxLog = 1000, retryMs = 100, timers = globalThis } = {}) {
+  constructor(hub, jobId, on = {}, { maxLog = 1000, retryMs = 100, quietMs = 10000, timers = globalThis } = {}) {
     this.hub = hub;
     this.jobId = jobId;
     this.progress = new JobProgress(jobId, maxLog);
@@ -91,6 +92,7 @@ export class JobWatch {
     this.stopped = false;
     this._on = on;
     this._retryMs = retryMs;
+    this._quietMs = quietMs;
     this._timers = timers;
     this._busy = false;
     this._again = false;
@@ -110,6 +112,7 @@ export class JobWatch {
     if (this.stopped) return;
     this.stopped = true;
     this._timers.clearTimeout(this._timer);
+    this._timers.clearTimeout(this._quiet);
     this.hub.off("progress", this._event);
     watchesOf(this.hub).delete(this);
     if (unsubscribe && !this.progress.done && this.hub.state === "Connected") this._quietly("Unsubscribe");
@@ -145,6 +148,7 @@ export class JobWatch {
       if (this.stopped) return;
       this.connectionId = id;
       this._applied(this.progress.snapshot(snapshot));
+      this._hush();
     } catch (error) {
       // Lost with the connection: the reconnect subscribes again. Otherwise the hub refused.
       if (this.hub.state === "Connected" && this.hub.connectionId === id && !this.stopped) this._on.error?.(error);
@@ -159,7 +163,14 @@ export class JobWatch {
     this._timer = this._timers.setTimeout(() => this._subscribe(), this._retryMs);
   }
 
+  // Nothing heard for quietMs while the job runs: subscribe again (what the page has is dropped by seq).
+  _hush() {
+    this._timers.clearTimeout(this._quiet);
+    if (!this.stopped && !this.progress.done && this._quietMs) this._quiet = this._timers.setTimeout(() => this._subscribe(), this._quietMs);
+  }
+
   _applied(events) {
+    if (events.length) this._hush();
     for (const event of events) this._on.event?.(event);
     if (events.length && this.progress.done) {
       if (this.hub.state === "Connected") this._quietly("Unsubscribe");

@@ -176,3 +176,28 @@ test("an unknown job is an error; Cancel answers what the server said; a stopped
   assert.deepEqual(seqs(got), [1]);
   assert.deepEqual(job.calls.map(([name]) => name), ["Subscribe", "Subscribe", "Unsubscribe"]);
 });
+
+test("silence while the job runs makes the watch subscribe again: a missed last step (Completed) still arrives", async () => {
+  const ctx = setup({ transports: ["WebSockets"] });
+  const job = jobServer(ctx.server);
+  job.publish("Pending");
+  assert.equal(await start(ctx.hub, ctx.clock), null);
+  const got = [];
+  const watch = new JobWatch(ctx.hub, "j1", { event: (e) => got.push(e) }, { timers: ctx.clock, quietMs: 5000 }).start();
+  await ctx.clock.advance(10);
+  const conn = ctx.server.last;
+  await ctx.clock.advance(4000);
+  job.publish(); // 2: heard, so the silence starts again
+  await ctx.clock.advance(4000);
+  assert.deepEqual(job.calls.map(([name]) => name), ["Subscribe"]);
+  job.members.delete(conn);
+  job.publish("Completed"); // 3: lost, and nothing follows it
+  await ctx.clock.advance(500);
+  assert.deepEqual(seqs(got), [1, 2]);
+  await ctx.clock.advance(1000);
+  assert.deepEqual(seqs(got), [1, 2, 3]);
+  assert.deepEqual(job.calls.map(([name]) => name), ["Subscribe", "Subscribe", "Unsubscribe"]);
+  await ctx.clock.advance(20000);
+  assert.equal(job.calls.length, 3, "a final job is not subscribed again");
+  watch.stop();
+});
