@@ -107,17 +107,25 @@ var Host = class {
     this.onhub?.(hub);
     const event = (kind) => (value) => this.hub === hub && this._all({ t: "event", kind, value: kind === "attempt" ? value : value && String(value.message || value) });
     for (const kind of ["reconnecting", "reconnected", "close", "attempt"]) hub[`on${kind}`](event(kind));
+    let before;
+    hub.onreconnecting(() => before = hub.connectionId);
+    hub.onreconnected((id) => id !== before && this._resubscribe(hub));
     for (const name of this._names.keys()) hub.on(name, this._dispatcher(name));
   }
   async _start() {
     const hub = this.hub;
     try {
       await hub.start();
-      for (const [key, { target, args }] of this._held) if (key && hub === this.hub) hub.send(target, ...args);
+      this._resubscribe(hub);
       if (hub === this.hub) this._all(this._state());
     } catch (error) {
       if (hub === this.hub) this._all({ t: "failed", error: String(error.message), attempts: hub.attempts });
     }
+  }
+  // The groups the tabs hold were joined by an earlier connection (a restart, or a new one after a takeover).
+  _resubscribe(hub) {
+    for (const [key, { target, args }] of this._held) if (key && hub === this.hub) hub.send(target, ...args).catch(() => {
+    });
   }
   _state() {
     const hub = this.hub;

@@ -296,3 +296,19 @@ test("without SharedWorker, the next tab takes over the leader's connection and 
   assert.equal(await Promise.all([c.invoke("Echo", "after"), clock.advance(50)]).then(([r]) => r), "after");
   assert.deepEqual(invocations(conn, "Unsubscribe"), []);
 });
+
+test("a takeover after the server forgot the connection starts a new one and joins the tabs' groups again", async () => {
+  const server = new FakeServer();
+  const clock = new FakeClock();
+  const { tab } = lockingBrowser(server, clock);
+  const [a, b] = [tab(), tab()];
+  await Promise.all([a.start(), b.start(), clock.advance(50)]);
+  await Promise.all([b.invoke("Subscribe", "j1"), clock.advance(50)]);
+  const old = server.last;
+  a.close();
+  server.forget(old); // the reconnect window passed: the token now answers 404
+  await clock.advance(2000);
+  assert.equal(server.count, 2, "a new connection");
+  assert.deepEqual([b.state, b.connectionId], ["Connected", "cid2"]);
+  assert.deepEqual(invocations(server.last, "Subscribe"), [["j1"]]);
+});
