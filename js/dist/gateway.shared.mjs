@@ -19,11 +19,13 @@ var Host = class {
   /**
    * @param {Function} HubConnection the core client's class (created with the first tab's options)
    * @param {(tab: any, message: object) => void} post delivers a message to a tab
-   * @param {{releases?: object, now?: () => number, env?: object}} [settings] `env` goes to the HubConnection (tests)
+   * @param {{releases?: object, now?: () => number, env?: object, onhub?: Function}} [settings] `env` goes to the
+   *   HubConnection (tests); `onhub(hub, url, options)` is called with each HubConnection the host creates
    */
-  constructor(HubConnection, post, { releases = RELEASES, now = Date.now, env } = {}) {
+  constructor(HubConnection, post, { releases = RELEASES, now = Date.now, env, onhub } = {}) {
     this.HubConnection = HubConnection;
     this.env = env;
+    this.onhub = onhub;
     this.post = post;
     this.now = now;
     this.hub = null;
@@ -64,31 +66,66 @@ var Host = class {
       hub.stop();
     }
   }
+  // A tab the host already knows (after a takeover) keeps its record: a hold released and taken again
+  // would unsubscribe the connection meanwhile.
   _hello(tab, { hub: url, config: options, names = [], holds = [] }) {
-    this.leave(tab);
-    const record = { tab, seen: this.now(), names: /* @__PURE__ */ new Set(), streams: /* @__PURE__ */ new Map(), holds: /* @__PURE__ */ new Map() };
-    this.tabs.set(tab, record);
-    names.forEach((name) => this._on(record, { name }));
-    holds.forEach(([target, args]) => this._hold(record, target, args) && this.hub?.state === "Connected" && this.hub.send(target, ...args));
     if (!this.hub) this._create(url, options);
+    this._restore(tab, names, holds, this.hub.state === "Connected");
     this.post(tab, this._state());
     if (this.hub.state === "Disconnected") this._start();
   }
+  // The record of `tab` with these names and holds added; with `join`, a hold new to the connection is sent.
+  _restore(tab, names, holds, join) {
+    const record = this.tabs.get(tab) || { tab, names: /* @__PURE__ */ new Set(), streams: /* @__PURE__ */ new Map(), holds: /* @__PURE__ */ new Map() };
+    record.seen = this.now();
+    this.tabs.set(tab, record);
+    names.forEach((name) => this._on(record, { name }));
+    for (const [target, args] of holds) {
+      const had = this._held.has(this._key(target, args));
+      if (this._hold(record, target, args) && join && !had) this.hub.send(target, ...args).catch(() => {
+      });
+    }
+    return record;
+  }
+  /** What a new host needs to serve the tabs as this one did: each tab's names and holds, with `url` and `options`. */
+  tabsState() {
+    return [...this.tabs.values()].map(({ tab, names, holds }) => [tab, [...names], [...holds.values()].map(({ target, args }) => [target, args])]);
+  }
+  /**
+   * Takes over from a host that went away: the same tabs (`tabs` from its `tabsState()`), and its
+   * connection, which `adopt(hub)` turns the new HubConnection into and resumes.
+   */
+  takeOver(url, options, tabs, adopt2) {
+    this._create(url, options);
+    for (const [tab, names, holds] of tabs) this._restore(tab, names, holds, false);
+    adopt2(this.hub);
+  }
   _create(url, options) {
+    this.url = url;
+    this.options = options;
     const hub = this.hub = new this.HubConnection(url, { ...options, env: this.env, shared: false });
+    this.onhub?.(hub);
     const event = (kind) => (value) => this.hub === hub && this._all({ t: "event", kind, value: kind === "attempt" ? value : value && String(value.message || value) });
     for (const kind of ["reconnecting", "reconnected", "close", "attempt"]) hub[`on${kind}`](event(kind));
+    let before;
+    hub.onreconnecting(() => before = hub.connectionId);
+    hub.onreconnected((id) => id !== before && this._resubscribe(hub));
     for (const name of this._names.keys()) hub.on(name, this._dispatcher(name));
   }
   async _start() {
     const hub = this.hub;
     try {
       await hub.start();
-      for (const [key, { target, args }] of this._held) if (key && hub === this.hub) hub.send(target, ...args);
+      this._resubscribe(hub);
       if (hub === this.hub) this._all(this._state());
     } catch (error) {
       if (hub === this.hub) this._all({ t: "failed", error: String(error.message), attempts: hub.attempts });
     }
+  }
+  // The groups the tabs hold were joined by an earlier connection (a restart, or a new one after a takeover).
+  _resubscribe(hub) {
+    for (const [key, { target, args }] of this._held) if (key && hub === this.hub) hub.send(target, ...args).catch(() => {
+    });
   }
   _state() {
     const hub = this.hub;
@@ -167,11 +204,16 @@ var Host = class {
     if (!this.hub) throw new Error("no connection");
     return fn();
   }
+  // The key a hold call (Subscribe) is counted under: its release call's; "" for other methods.
+  _key(target, args) {
+    const release = this._releases.get(lower(target));
+    return release ? lower(release) + JSON.stringify(args) : "";
+  }
   // A hold method (Subscribe): counted under the key of its release call. Returns the key, or "".
   _hold(record, target, args) {
+    const key = this._key(target, args);
+    if (!key) return "";
     const release = this._releases.get(lower(target));
-    if (!release) return "";
-    const key = lower(release) + JSON.stringify(args);
     if (record.holds.has(key)) return key;
     const hold = { target, args, release, count: (this._held.get(key)?.count || 0) + 1 };
     record.holds.set(key, hold);
@@ -412,6 +454,45 @@ var SharedHubConnection = class {
   }
 };
 
+// src/shared/handover.js
+function snapshot(hub) {
+  const { connection, buffer } = hub;
+  if (!connection.token || !connection.stateful) return null;
+  return {
+    id: connection.connectionId,
+    token: connection.token,
+    offer: connection._offer,
+    plan: connection._plan.map(({ name, skip }) => [name, skip]),
+    index: connection._index,
+    latest: buffer.latest,
+    sent: buffer.sent,
+    unacked: buffer.unacked
+  };
+}
+function watch(hub, fn) {
+  const connection = hub.connection;
+  const { send, onmessage } = connection;
+  connection.send = (records) => {
+    send.call(connection, records);
+    fn();
+  };
+  connection.onmessage = (message) => {
+    onmessage(message);
+    fn();
+  };
+}
+function adopt(hub, state, TRANSPORTS) {
+  const { connection } = hub;
+  connection._use({ connectionId: state.id, connectionToken: state.token, useStatefulReconnect: true, availableTransports: state.offer });
+  connection._plan = state.plan.map(([name, skip]) => ({ name, skip, T: TRANSPORTS.find((T) => T.transportName === name) }));
+  connection._index = state.index;
+  const buffer = new hub.buffer.constructor(true);
+  Object.assign(buffer, { latest: state.latest, next: state.latest + 1, sent: state.sent, unacked: state.unacked });
+  hub.buffer = buffer;
+  hub.state = "Connected";
+  hub._dropped(new Error("the leader tab left"));
+}
+
 // src/shared/channels.js
 function workerChannel(workerUrl, g) {
   const port = new g.SharedWorker(workerUrl, { name: "gateway" }).port;
@@ -420,21 +501,35 @@ function workerChannel(workerUrl, g) {
   port.start();
   return channel;
 }
-function leaderChannel(url, HubConnection, g) {
+function leaderChannel(url, HubConnection, TRANSPORTS, g, env) {
   const me = Math.random().toString(36).slice(2);
   const name = `gateway:${url}`;
   const broadcast = new g.BroadcastChannel(name);
   const channel = { onmessage: null, onlead: null };
   let host = null;
+  let last = null;
   const local = (message) => queueMicrotask(() => channel.onmessage?.(message));
-  channel.post = (message) => host ? host.receive(me, message) : broadcast.postMessage({ from: me, m: message });
+  const publish = () => {
+    const state = host.hub && snapshot(host.hub);
+    if (state) broadcast.postMessage({ handover: { hub: host.url, config: host.options, leader: me, tabs: host.tabsState(), state } });
+  };
+  const receive = (tab, message) => {
+    host.receive(tab, message);
+    publish();
+  };
+  channel.post = (message) => host ? receive(me, message) : broadcast.postMessage({ from: me, m: message });
   broadcast.onmessage = ({ data }) => {
-    if (data.lead) channel.onlead?.();
-    else if (host && data.from) host.receive(data.from, data.m);
+    if (data.handover) last = data.handover;
+    else if (data.lead) channel.onlead?.();
+    else if (host && data.from) receive(data.from, data.m);
     else if (data.to === me) channel.onmessage?.(data.m);
   };
   g.navigator.locks.request(name, () => {
-    host = new Host(HubConnection, (tab, message) => tab === me ? local(message) : broadcast.postMessage({ to: tab, m: message }));
+    host = new Host(HubConnection, (tab, message) => tab === me ? local(message) : broadcast.postMessage({ to: tab, m: message }), {
+      onhub: (hub) => watch(hub, publish),
+      env
+    });
+    if (last) takeOver(host, last, TRANSPORTS);
     g.setInterval(() => host.beat(), BEAT);
     broadcast.postMessage({ lead: true });
     channel.onlead?.();
@@ -443,14 +538,18 @@ function leaderChannel(url, HubConnection, g) {
   });
   return channel;
 }
-function shared(HubConnection, url, options, g = globalThis) {
+function takeOver(host, { hub, config, leader, tabs, state }, TRANSPORTS) {
+  const ordered = [...tabs.filter(([tab]) => tab !== leader), ...tabs.filter(([tab]) => tab === leader)];
+  host.takeOver(hub, config, ordered, (adopted) => adopt(adopted, state, TRANSPORTS));
+}
+function shared(HubConnection, url, options, g = globalThis, TRANSPORTS = g.Gateway?.TRANSPORTS) {
   const absolute = new URL(url, g.location.href).href;
   const pageOnly = options.transports?.every((name) => name === "ForeverFrame");
   let channel;
   if (g.SharedWorker && !pageOnly) {
     channel = workerChannel(options.workerUrl || absolute.split("?")[0].replace(/\/?$/, "/client.worker.js"), g);
   } else if (g.navigator?.locks && g.BroadcastChannel) {
-    channel = leaderChannel(absolute, HubConnection, g);
+    channel = leaderChannel(absolute, HubConnection, TRANSPORTS, g, options.env);
   } else {
     return new HubConnection(url, { ...options, shared: false });
   }
@@ -460,10 +559,10 @@ function shared(HubConnection, url, options, g = globalThis) {
   g.addEventListener?.("pageshow", (event) => event.persisted && tab.rejoin());
   return tab;
 }
-function withShared(HubConnection) {
+function withShared(HubConnection, TRANSPORTS) {
   return class extends HubConnection {
     constructor(url, options = {}) {
-      if (options.shared) return shared(HubConnection, url, options);
+      if (options.shared) return shared(HubConnection, url, options, globalThis, TRANSPORTS);
       super(url, options);
     }
   };

@@ -27,8 +27,12 @@ export const msgpackIife = { ...iife, entryPoints: [src("msgpack-entry.js")] };
 export const traceIife = { ...iife, entryPoints: [src("trace-entry.js")] };
 /** The job view's IIFE (<gateway-job>): it uses the core's global, so only its own underscored members are renamed. */
 export const jobIife = { ...common, entryPoints: [src("job-entry.js")], format: "iife", minify: true, mangleProps: /^_/ };
-/** The shared-mode entry: sets `Gateway.HubConnection.shared` (load it after the core). */
-export const sharedIife = { ...iife, entryPoints: [src("shared-entry.js")] };
+/**
+ * The shared-mode entry (load it after the core): replaces `Gateway.HubConnection` with a subclass that
+ * honours {shared: true}. Its leader-tab handover reads the core's private members, so it is built with the
+ * core's table of renamed members (`coreRenames`): the same source name gets the same short name.
+ */
+export const sharedIife = { ...iife, entryPoints: [src("shared-entry.js")], coreRenames: true };
 
 /** The SharedWorker script: the core client and the host that multiplexes the tabs over it, in one file. */
 export const workerIife = { ...iife, entryPoints: [src("worker-entry.js")] };
@@ -38,10 +42,17 @@ export const workerIife = { ...iife, entryPoints: [src("worker-entry.js")] };
 const TERSER = { ecma: 2020, compress: { passes: 3, unsafe_arrows: true, pure_getters: true, unsafe: true }, mangle: true };
 
 /** The code of one output: esbuild's bundle, then terser for the minified ones. */
-export async function bundle(options, outfile, terserOptions = {}) {
+export async function bundle({ coreRenames, ...options }, outfile, terserOptions = {}) {
+  if (coreRenames) options.mangleCache = await renames();
   const result = await build({ ...options, write: false, outfile });
   const code = result.outputFiles[0].text;
   return { code: options.minify ? (await minify(code, { ...TERSER, ...terserOptions })).code : code, result };
+}
+
+/** The core IIFE's renames of private members: {sourceName: shortName}. */
+async function renames() {
+  const result = await build({ ...iife, write: false, outfile: "gateway.js", mangleCache: {} });
+  return result.mangleCache;
 }
 
 /** The files of dist/, each with the esbuild options that make it (or the src/ file it is a copy of). */

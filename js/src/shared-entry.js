@@ -6,5 +6,5 @@ import { SharedHubConnection } from "./shared/tab.js";
 
 const Gateway = globalThis.Gateway;
 if (!Gateway?.HubConnection) throw new Error("client.shared.js needs client.js, loaded before it");
-Gateway.HubConnection = withShared(Gateway.HubConnection);
+Gateway.HubConnection = withShared(Gateway.HubConnection, Gateway.TRANSPORTS);
 Gateway.SharedHubConnection = SharedHubConnection;

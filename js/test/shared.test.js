@@ -3,8 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FakeServer, FakeClock } from "../testing/fakes.js";
-import { HubConnection } from "../src/index.js";
-import { Host, SharedHubConnection, EVICT_AFTER, withShared } from "../src/shared/index.js";
+import { HubConnection, TRANSPORTS } from "../src/index.js";
+import { Host, SharedHubConnection, EVICT_AFTER, withShared, shared } from "../src/shared/index.js";
 
 const later = (fn) => Promise.resolve().then(fn);
 
@@ -206,4 +206,109 @@ test("withShared: the subclass honours {shared: true}; without it the core throw
   const env = new FakeServer().env(new FakeClock());
   assert.ok(new Shared("https://app.test/hubs/echo", { env }) instanceof HubConnection);
   assert.throws(() => new HubConnection("https://app.test/hubs/echo", { env, shared: true }), /load client\.shared\.js/);
+});
+
+// A page's environment that goes silent once `dead()`: no timer fires, no socket opens, no request answers.
+function pageEnv(server, clock, dead) {
+  const env = server.env(clock);
+  return {
+    ...env,
+    setTimeout: (fn, ms) => clock.setTimeout(() => dead() || fn(), ms),
+    fetch: (...args) => (dead() ? new Promise(() => {}) : env.fetch(...args)),
+    WebSocket: class extends env.WebSocket {
+      constructor(url) {
+        if (dead()) throw new Error("the page is gone");
+        super(url);
+      }
+    },
+  };
+}
+
+// A browser without SharedWorker: tabs with Web Locks and BroadcastChannel, in memory.
+function lockingBrowser(server, clock) {
+  const channels = new Set();
+  const queue = [];
+  const grant = () => queue[0] && !queue[0].held && ((queue[0].held = true), queue[0].fn());
+  const tab = () => {
+    const mine = new Set();
+    const g = {
+      location: { href: "https://app.test/page" },
+      addEventListener() {},
+      setInterval() {},
+      Gateway: { TRANSPORTS },
+      navigator: {
+        locks: {
+          request: (name, fn) => {
+            queue.push({ fn, g });
+            grant();
+          },
+        },
+      },
+      BroadcastChannel: class {
+        constructor() {
+          channels.add(this);
+          mine.add(this);
+        }
+        postMessage(data) {
+          if (!channels.has(this)) return;
+          for (const other of channels) if (other !== this) later(() => channels.has(other) && other.onmessage?.({ data: structuredClone(data) }));
+        }
+      },
+    };
+    const hub = shared(HubConnection, server.base, { shared: true, transports: ["WebSockets"], env: pageEnv(server, clock, () => dead) }, g);
+    let dead = false;
+    // The page goes away: its channel, timers and network are gone, its stream drops, the browser releases its lock.
+    hub.close = () => {
+      dead = true;
+      mine.forEach((c) => channels.delete(c));
+      server.drop();
+      if (queue[0]?.g === g) queue.shift();
+      grant();
+    };
+    return hub;
+  };
+  return { tab };
+}
+
+test("without SharedWorker, the next tab takes over the leader's connection and resumes it: no step lost or doubled", async () => {
+  const server = new FakeServer();
+  const clock = new FakeClock();
+  const { tab } = lockingBrowser(server, clock);
+  const [a, b, c] = [tab(), tab(), tab()];
+  const got = { b: [], c: [] };
+  b.on("progress", (x) => got.b.push(x));
+  c.on("progress", (x) => got.c.push(x));
+  await Promise.all([a.start(), b.start(), c.start(), clock.advance(50)]);
+  assert.equal(server.count, 1);
+  await Promise.all([b.invoke("Subscribe", "j1"), c.invoke("Subscribe", "j1"), clock.advance(50)]);
+  const conn = server.last;
+  conn.invoke("progress", 1);
+  conn.invoke("progress", 2);
+  await clock.advance(50);
+  a.close(); // the leader's page closes
+  conn.invoke("progress", 3); // while no tab hosts the connection
+  await clock.advance(50);
+  conn.invoke("progress", 4);
+  await clock.advance(2000);
+  assert.deepEqual(got, { b: [1, 2, 3, 4], c: [1, 2, 3, 4] });
+  assert.equal(server.count, 1, "the same connection, resumed");
+  assert.deepEqual([b.state, c.state, b.connectionId], ["Connected", "Connected", "cid1"]);
+  assert.equal(await Promise.all([c.invoke("Echo", "after"), clock.advance(50)]).then(([r]) => r), "after");
+  assert.deepEqual(invocations(conn, "Unsubscribe"), []);
+});
+
+test("a takeover after the server forgot the connection starts a new one and joins the tabs' groups again", async () => {
+  const server = new FakeServer();
+  const clock = new FakeClock();
+  const { tab } = lockingBrowser(server, clock);
+  const [a, b] = [tab(), tab()];
+  await Promise.all([a.start(), b.start(), clock.advance(50)]);
+  await Promise.all([b.invoke("Subscribe", "j1"), clock.advance(50)]);
+  const old = server.last;
+  a.close();
+  server.forget(old); // the reconnect window passed: the token now answers 404
+  await clock.advance(2000);
+  assert.equal(server.count, 2, "a new connection");
+  assert.deepEqual([b.state, b.connectionId], ["Connected", "cid2"]);
+  assert.deepEqual(invocations(server.last, "Subscribe"), [["j1"]]);
 });

@@ -37,11 +37,13 @@ export class Host {
   /**
    * @param {Function} HubConnection the core client's class (created with the first tab's options)
    * @param {(tab: any, message: object) => void} post delivers a message to a tab
-   * @param {{releases?: object, now?: () => number, env?: object}} [settings] `env` goes to the HubConnection (tests)
+   * @param {{releases?: object, now?: () => number, env?: object, onhub?: Function}} [settings] `env` goes to the
+   *   HubConnection (tests); `onhub(hub, url, options)` is called with each HubConnection the host creates
    */
-  constructor(HubConnection, post, { releases = RELEASES, now = Date.now, env } = {}) {
+  constructor(HubConnection, post, { releases = RELEASES, now = Date.now, env, onhub } = {}) {
     this.HubConnection = HubConnection;
     this.env = env;
+    this.onhub = onhub;
     this.post = post;
     this.now = now;
     this.hub = null;
@@ -86,21 +88,54 @@ export class Host {
     }
   }
 
+  // A tab the host already knows (after a takeover) keeps its record: a hold released and taken again
+  // would unsubscribe the connection meanwhile.
   _hello(tab, { hub: url, config: options, names = [], holds = [] }) {
-    this.leave(tab);
-    const record = { tab, seen: this.now(), names: new Set(), streams: new Map(), holds: new Map() };
-    this.tabs.set(tab, record);
-    names.forEach((name) => this._on(record, { name }));
-    holds.forEach(([target, args]) => this._hold(record, target, args) && this.hub?.state === "Connected" && this.hub.send(target, ...args));
     if (!this.hub) this._create(url, options);
+    this._restore(tab, names, holds, this.hub.state === "Connected");
     this.post(tab, this._state());
     if (this.hub.state === "Disconnected") this._start();
   }
 
+  // The record of `tab` with these names and holds added; with `join`, a hold new to the connection is sent.
+  _restore(tab, names, holds, join) {
+    const record = this.tabs.get(tab) || { tab, names: new Set(), streams: new Map(), holds: new Map() };
+    record.seen = this.now();
+    this.tabs.set(tab, record);
+    names.forEach((name) => this._on(record, { name }));
+    for (const [target, args] of holds) {
+      const had = this._held.has(this._key(target, args));
+      if (this._hold(record, target, args) && join && !had) this.hub.send(target, ...args).catch(() => {});
+    }
+    return record;
+  }
+
+  /** What a new host needs to serve the tabs as this one did: each tab's names and holds, with `url` and `options`. */
+  tabsState() {
+    return [...this.tabs.values()].map(({ tab, names, holds }) => [tab, [...names], [...holds.values()].map(({ target, args }) => [target, args])]);
+  }
+
+  /**
+   * Takes over from a host that went away: the same tabs (`tabs` from its `tabsState()`), and its
+   * connection, which `adopt(hub)` turns the new HubConnection into and resumes.
+   */
+  takeOver(url, options, tabs, adopt) {
+    this._create(url, options);
+    for (const [tab, names, holds] of tabs) this._restore(tab, names, holds, false);
+    adopt(this.hub);
+  }
+
   _create(url, options) {
+    this.url = url;
+    this.options = options;
     const hub = (this.hub = new this.HubConnection(url, { ...options, env: this.env, shared: false }));
+    this.onhub?.(hub);
     const event = (kind) => (value) => this.hub === hub && this._all({ t: "event", kind, value: kind === "attempt" ? value : value && String(value.message || value) });
     for (const kind of ["reconnecting", "reconnected", "close", "attempt"]) hub[`on${kind}`](event(kind));
+    // A reconnect that had to start a new connection (the old one was gone): the tabs' groups are joined again.
+    let before;
+    hub.onreconnecting(() => (before = hub.connectionId));
+    hub.onreconnected((id) => id !== before && this._resubscribe(hub));
     for (const name of this._names.keys()) hub.on(name, this._dispatcher(name));
   }
 
@@ -108,12 +143,16 @@ export class Host {
     const hub = this.hub;
     try {
       await hub.start();
-      // The groups the tabs hold were joined by the connection before (after a takeover or a restart).
-      for (const [key, { target, args }] of this._held) if (key && hub === this.hub) hub.send(target, ...args);
+      this._resubscribe(hub);
       if (hub === this.hub) this._all(this._state());
     } catch (error) {
       if (hub === this.hub) this._all({ t: "failed", error: String(error.message), attempts: hub.attempts });
     }
+  }
+
+  // The groups the tabs hold were joined by an earlier connection (a restart, or a new one after a takeover).
+  _resubscribe(hub) {
+    for (const [key, { target, args }] of this._held) if (key && hub === this.hub) hub.send(target, ...args).catch(() => {});
   }
 
   _state() {
@@ -204,11 +243,17 @@ export class Host {
     return fn();
   }
 
+  // The key a hold call (Subscribe) is counted under: its release call's; "" for other methods.
+  _key(target, args) {
+    const release = this._releases.get(lower(target));
+    return release ? lower(release) + JSON.stringify(args) : "";
+  }
+
   // A hold method (Subscribe): counted under the key of its release call. Returns the key, or "".
   _hold(record, target, args) {
+    const key = this._key(target, args);
+    if (!key) return "";
     const release = this._releases.get(lower(target));
-    if (!release) return "";
-    const key = lower(release) + JSON.stringify(args);
     if (record.holds.has(key)) return key;
     const hold = { target, args, release, count: (this._held.get(key)?.count || 0) + 1 };
     record.holds.set(key, hold);
