@@ -213,6 +213,9 @@ class RedisBackplane:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # redis-py may turn a cancel into its own error
+                    raise asyncio.CancelledError from exc
                 self._unsubscribed(exc)
                 await asyncio.sleep(self.reconnect_pause)
             finally:

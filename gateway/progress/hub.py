@@ -18,7 +18,7 @@ from typing import ClassVar
 from ..hub import Hub, HubError
 from .publisher import local_store
 from .record import FINAL, Event
-from .store import ProgressStore, job_group
+from .store import ProgressStore, job_group, raise_if_cancelled
 
 log = logging.getLogger("gateway.progress")
 
@@ -116,6 +116,7 @@ class ProgressHub(Hub):
                 log.warning("connection %s: Watch(%s) cannot read the store (%r)", self.context.connection_id,
                             job_id, exc)
                 events = []
+            raise_if_cancelled()
             if not events:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(notice.wait(), WATCH_POLL)

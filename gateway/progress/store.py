@@ -75,6 +75,14 @@ class ProgressStore(Protocol):
     async def close(self) -> None: ...
 
 
+def raise_if_cancelled() -> None:
+    """Raise CancelledError if the running task was asked to stop: redis-py may swallow a cancel that reaches it
+    mid-command, or turn it into its own error, and a loop that goes on would never end."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Reaper:
     """Fails the Processing jobs of a store whose heartbeat is older than ``lease`` seconds, every lease / 4."""
 
@@ -96,6 +104,7 @@ class Reaper:
                 await self.reap()
             except Exception as exc:  # a store outage: try again at the next round
                 log.warning("progress reaper: %r", exc)
+            raise_if_cancelled()
             await asyncio.sleep(max(self.lease / 4, 0.05))
 
     async def reap(self) -> list[str]:
