@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from serverparts import Parts, Recorder, handshaken, parts
 
+from gateway.backplane import Target
 from gateway.protocol import Limits
+from gateway.protocol.broadcast import Broadcast
 from gateway.protocol.hubjson import PING, encode
 from gateway.protocol.messages import Invocation
 from gateway.server.connection import ServerConnection
@@ -46,6 +48,24 @@ async def test_a_due_ping_is_written_by_the_timer_itself() -> None:
     assert sent == [PING]  # already written: no task had a turn
     until.set_result(None)
     await task
+
+
+async def test_a_fan_out_writes_to_idle_streams_from_the_publisher() -> None:
+    p = parts(Recorder(), LIMITS)
+    sent: list[list[str]] = [[], []]
+
+    def writer(i: int) -> Any:
+        async def write(payload: str) -> None:
+            sent[i].append(payload)
+        return write
+
+    streams = [await attached(p, writer(i)) for i in range(2)]
+    count = p.registry.deliver(Target("all"), Broadcast("news", [1]))
+    assert count == 2 and sent[0] == sent[1] and len(sent[0]) == 1
+    assert sent[0][0] is sent[1][0]  # one encoding for both
+    for _, until, task in streams:
+        until.set_result(None)
+        await task
 
 
 async def test_a_write_that_suspends_is_finished_by_the_stream_in_order() -> None:
