@@ -271,6 +271,10 @@ class Connection:
         if isinstance(reader, bytes):
             return self._receive_handshake(reader, data)
         if self.protocol is JSON:
+            if (data == hubjson.PING or data == _PING) and not reader.pending and not reader.backlog:  # a lone ping
+                self.messages_in += 1
+                self.bytes_in += len(hubjson.PING)
+                return Received([])
             if not isinstance(data, str):
                 data = _decode(data)
             self.bytes_in += _utf8_len(data)
@@ -510,6 +514,9 @@ class Connection:
         if not self.attached:
             due = min(due, self._detached_at + limits.disconnect_timeout)
         return due
+
+
+_PING = hubjson.PING.encode()
 
 
 def _greeting(protocol: HubProtocol[Any]) -> str | bytes:

@@ -16,7 +16,7 @@ from ..transports import BY_NAME, TRANSPORT_NAMES, Transport, TransportOptions
 from . import compression, metrics, redact
 from .asgi import Receive, Request, Scope, Send, refuse, respond
 from .connection import ServerConnection
-from .deadlines import Deadlines
+from .deadlines import Deadlines, grain
 from .draining import RETRY_SOON, drain
 from .endpoints import Endpoints
 from .handler import Handler
@@ -91,7 +91,9 @@ class Server:
         self.pending = PendingLimiter(settings.pending_timeout, settings.max_pending, settings.max_pending_per_client)
         self.expiry = PendingExpiry(self.pending, self.registry, clock)
         self.proxies = TrustedProxies(trusted_proxies)
-        self.deadlines = Deadlines(clock)
+        limits = self.limits
+        self.deadlines = Deadlines(clock, grain(limits.keepalive_interval, limits.client_timeout,
+                                                limits.handshake_timeout, limits.disconnect_timeout))
         self.closed = Closed(settings.closed_linger)
         self.tokens = Tokens(name, self.registry, backplane, self.closed)
         self.lifecycle = Lifecycle(name, self.registry, backplane, handler, self.closed, limits=self.limits,

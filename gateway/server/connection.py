@@ -61,7 +61,7 @@ class ServerConnection:
 
     __slots__ = (
         "id", "token", "core", "wake", "stream", "transport", "user", "items", "groups", "posting", "clock",
-        "due", "feeding", "wire", "leaving", "resumes", "_fed", "room", "_dispatch", "_on_close", "_schedule",
+        "due", "feeding", "wire", "writer", "leaving", "resumes", "_fed", "room", "_dispatch", "_on_close", "_schedule",
     )
 
     def __init__(
@@ -83,6 +83,8 @@ class ServerConnection:
         self.due = float("inf")  # when the gateway's deadline heap next wakes this connection
         self.feeding = False  # ``receive`` is parsing or dispatching: another feeder waits its turn
         self.wire = Wire()  # what it cost on the network; negotiate's request and answer included
+        self.writer: Callable[[], bool] | None = None
+        """While the attached stream waits for output: writes what is queued now (False if it cannot)."""
         self._fed: asyncio.Future[None] | None = None  # created only when a feeder has to wait
         self.room: asyncio.Future[None] | None = None
         """Done when the output may have shrunk (a write, an Ack, the close); made only while a stream waits."""
@@ -159,8 +161,12 @@ class ServerConnection:
         if room is not None and not room.done():
             room.set_result(None)
 
-    def push(self, record: str | bytes, *, trackable: bool = True) -> None:
-        """Queue a record encoded with the connection's protocol; a consumer too slow to keep up is closed."""
+    def push(self, record: str | bytes, *, trackable: bool = True, direct: bool = False) -> None:
+        """Queue a record encoded with the connection's protocol; a consumer too slow to keep up is closed.
+
+        ``direct``: write it at once if the stream is idle (a fan-out: one record for each of many connections);
+        otherwise the stream is woken, and writes what the caller queues meanwhile as one payload.
+        """
         try:
             self.core.push(record, trackable=trackable)
         except OutboxOverflow as exc:
@@ -169,7 +175,16 @@ class ServerConnection:
             return
         if trackable:
             self.wire.messages_out += 1
-        self.wake.set()
+        if direct:
+            self.flush()
+        else:
+            self.wake.set()
+
+    def flush(self) -> None:
+        """Output waits: the idle stream writes it now, from the caller; a busy one (or none) is woken."""
+        writer = self.writer
+        if writer is None or not writer():
+            self.wake.set()
 
     def push_message(self, message: HubMessage) -> None:
         """Queue one message for the client, encoded with the connection's hub protocol."""

@@ -7,8 +7,11 @@ its true next deadline. Activity (a send, a receive) only moves deadlines later,
 without being touched on the hot path; an entry that comes up early just ticks the core (nothing due)
 and goes back in at the new time. A state change that may move a deadline earlier (a stream attached or
 detached, the handshake) calls ``schedule``, which pushes a new entry only when it is earlier; the old
-one is then stale and skipped when it comes up. One loop timer is armed at the head of the heap, so a
-ping goes out at its interval, not up to one sweep late, and an idle server does not wake at all.
+one is then stale and skipped when it comes up. One loop timer is armed at the head of the heap, rounded up
+to a grid of ``grain`` seconds: one wake-up serves every deadline that falls in the same step (10,000
+connections on a 15 s keep-alive wake the loop once a second, not 667 times), a ping goes out at most one
+grain late, and an idle server does not wake at all. A due ping is written by the stream's writer, from the
+timer, when the stream is idle: no stream task is woken for it (see ``ServerConnection.flush``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import math
 from collections.abc import Callable
 
 from .connection import ServerConnection
@@ -24,15 +28,24 @@ from .connection import ServerConnection
 log = logging.getLogger("gateway")
 
 NEVER = float("inf")
+GRAIN = 1.0
+"""The timer's step, in seconds, with the default limits (``grain`` scales it down for shorter lifetimes)."""
+
+
+def grain(*lifetimes: float) -> float:
+    """The step for these lifetimes (keep-alive, timeouts): at most ``GRAIN``, and a fifteenth of the shortest,
+    so that a ping or a timeout is late by a small part of its interval whatever the settings."""
+    return min(GRAIN, min(lifetimes, default=GRAIN) / 15)
 
 
 class Deadlines:
     """The heap of connections by next deadline, and the timer that wakes at its head."""
 
-    __slots__ = ("_clock", "_heap", "_order", "_handle", "_at", "_stale")
+    __slots__ = ("_clock", "_grain", "_heap", "_order", "_handle", "_at", "_stale")
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], step: float = 0.0) -> None:
         self._clock = clock
+        self._grain = step
         self._heap: list[tuple[float, int, ServerConnection]] = []
         self._order = itertools.count()  # ties never compare connections
         self._handle: asyncio.TimerHandle | None = None
@@ -77,8 +90,8 @@ class Deadlines:
             if reason is not None:
                 log.info("connection %s closed: %s", conn.id, reason)
                 conn.close(reason)
-            elif conn.core.has_output:
-                conn.wake.set()
+            elif conn.core.has_output:  # a ping: written now if the stream is idle
+                conn.flush()
             later = conn.core.next_due(now)
             if later is not None:
                 conn.due = later
@@ -90,6 +103,8 @@ class Deadlines:
         self._handle, self._at = None, NEVER
 
     def _arm(self, due: float) -> None:
+        if self._grain > 0:
+            due = math.ceil(due / self._grain) * self._grain
         if self._handle is not None and self._at <= due:
             return
         try:

@@ -106,7 +106,7 @@ class Registry:
         """Push ``record`` to every local connection ``target`` names, each in its hub protocol; returns how many.
 
         The connections of one protocol all get the same encoded object; one whose protocol cannot carry the
-        call is skipped (and logged).
+        call is skipped (and logged). An idle stream is written to from here, a busy one is woken.
         """
         count = skipped = 0
         exclude = target.exclude
@@ -124,7 +124,7 @@ class Registry:
             if payload is None:
                 skipped += 1
                 continue
-            conn.push(payload)
+            conn.push(payload, direct=True)
             count += 1
         if skipped:
             log.warning("%r skipped %d connections: their hub protocol cannot carry its arguments", record, skipped)

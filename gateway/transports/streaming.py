@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
+from ..protocol.hubjson import PING
 from ..server.asgi import STREAM_HEADERS, Receive, Request, Send, respond_error, wait_disconnect
 from ..server.connection import ServerConnection
 from .base import Stalled, TransportBase, cancel, claim, pump, release, within_send_timeout
@@ -23,11 +24,19 @@ class StreamingTransport(TransportBase):
     binary: ClassVar[bool] = False
     _last: tuple[str, bytes] = ("", b"")
 
+    _ping: bytes | None = None
+
     def framed(self, text: str) -> bytes:
-        """``frame(text)``, from the last framing when ``text`` is the very same object."""
+        """``frame(text)``, from the last framing when ``text`` is the very same object; the keep-alive ping's
+        framing is kept apart (framed once), so that pings between a fan-out's writes do not evict it."""
         last = self._last
         if last[0] is text:
             return last[1]
+        if text is PING:
+            ping = self._ping
+            if ping is None:
+                ping = self._ping = self.frame(PING)
+            return ping
         body = self.frame(text)
         self._last = (text, body)
         return body
