@@ -263,7 +263,7 @@ def test_a_message_over_the_frame_limit_closes_with_1009(server: Server) -> None
     try:
         fits = echo(1) * (1_000_000 // len(echo(1)))
         ws.send_text(fits)
-        assert len(ws.records(lambda r: len(r) >= fits.count(RS))) == fits.count(RS)
+        assert len(ws.records(lambda r: len(r) >= fits.count(RS), timeout=60)) == fits.count(RS)
         over = fits + echo(2) * (48_576 // len(echo(2)) + 1)  # one record more than 1 MiB
         ws.send_text(over)
         records = ws.records(lambda r: False, timeout=5)
