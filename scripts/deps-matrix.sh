@@ -40,7 +40,10 @@ work, runtime = sys.argv[1], sys.argv[2:]
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 extras = project["optional-dependencies"]
 name = lambda req: re.match(r"[A-Za-z0-9_.-]+", req).group(0).lower()
-tools = [r for r in extras["test"] + extras["redis"] if name(r) not in ("playwright", "ruff", "mypy")]
+# the suite's optional parts too: metrics and tracing (otel), the queue suites (celery, arq), psutil (bench)
+suite = extras["test"] + extras["redis"] + extras["otel"] + extras["celery"] + extras["arq"]
+tools = [r for r in suite + [r for r in extras["bench"] if name(r) == "psutil"]
+         if name(r) not in ("playwright", "ruff", "mypy")]
 standard = [r for r in extras["bench"] if name(r) == "uvicorn"]  # uvicorn[standard]: httptools, websockets
 lowest = []
 for req in project["dependencies"]:
