@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from live import Live, serve_gateways
+from uvicorn.config import WS_PROTOCOLS
 
 from gateway import ConnectionInfo, Gateway
 from gateway.client import HubClient
@@ -68,7 +69,11 @@ class CountingRelay:
             writer.close()
 
 
-@pytest.fixture(scope="module", params=[("h11", "wsproto"), ("httptools", "websockets-sansio")], ids="-".join)
+# uvicorn's sans-I/O websockets implementation came after 0.29 (the lowest allowed): there, its legacy one
+WEBSOCKETS = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "websockets"
+
+
+@pytest.fixture(scope="module", params=[("h11", "wsproto"), ("httptools", WEBSOCKETS)], ids="-".join)
 def live(request: pytest.FixtureRequest) -> Iterator[Live]:
     """uvicorn's two HTTP implementations, each with a WebSocket one: each writes its own heads."""
     http, ws = request.param
