@@ -168,7 +168,8 @@ class Server:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        await self._start()
+        if not self._started:
+            await self._start()
         request = Request(scope)
         if await self.origins.refused(request, send):
             metrics.refuse("origin")

@@ -14,7 +14,7 @@ from ..backplane import Backplane
 from ..backplane.messages import ForwardOp
 from ..protocol import ProtocolError
 from ..transports import Transport, recognize
-from . import metrics
+from . import eager, metrics
 from .asgi import CLOSE, STREAM_HEADER, ClientGone, Receive, Request, Send, read_body, refuse, respond, respond_error
 from .connection import ServerConnection
 from .limits import BadTokenLimiter, PendingLimiter
@@ -77,8 +77,10 @@ class Endpoints:
     async def _post_body(self, conn: ServerConnection, receive: Receive, send: Send) -> bytes | None:
         """The POST's body, or None once the POST is answered (or its client gone)."""
         try:
-            async with asyncio.timeout(self.send_timeout):  # a body trickled in holds the POST slot
-                body = await read_body(receive, self.max_body)
+            body, rest = eager.start(read_body(receive, self.max_body))  # a body already here: no timer
+            if rest is not None:
+                async with asyncio.timeout(self.send_timeout):  # a body trickled in holds the POST slot
+                    body = await rest
         except ClientGone:  # a POST cut mid-body is dropped whole; the client will send it again
             log.info("connection %s: a POST was cut before its body was complete", conn.id)
             return None

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from ..protocol import State
-from ..server import metrics
+from ..server import eager, metrics
 from ..server.asgi import Receive, Request, Send
 from ..server.connection import ServerConnection
 
@@ -112,7 +112,15 @@ def _stalled(conn: ServerConnection, limit: float) -> Stalled:
 
 
 async def within_send_timeout(conn: ServerConnection, write: Awaitable[None]) -> None:
-    """Await one write (a close frame, say) for at most the send timeout."""
+    """Await one write (a close frame, a poll's response) for at most the send timeout.
+
+    A coroutine is first run by hand: a write the socket takes at once (nearly all) costs no timer at all.
+    """
+    if isinstance(write, Coroutine):
+        _, rest = eager.start(write)
+        if rest is None:
+            return
+        write = rest
     limit = conn.core.limits.send_timeout
     timeout = asyncio.timeout(limit)
     try:
@@ -260,35 +268,9 @@ class Pump:
             failed.set_exception(exc)
             self.pending = failed
         else:
-            self.pending = asyncio.ensure_future(_Resumed(coro, step))
+            self.pending = asyncio.ensure_future(eager.Resumed(coro, step))
         self.conn.wake.set()
         return True
-
-
-class _Resumed:
-    """The rest of a coroutine that was driven by hand until it suspended on ``step``: awaiting this resumes
-    it (what ``await`` would have done had a task run it from the start)."""
-
-    __slots__ = ("coro", "step")
-
-    def __init__(self, coro: Coroutine[Any, Any, None], step: Any) -> None:
-        self.coro, self.step = coro, step
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        coro, step = self.coro, self.step
-        while True:
-            try:
-                sent = yield step
-            except BaseException as exc:  # noqa: BLE001 - a cancellation goes to the suspended coroutine
-                try:
-                    step = coro.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    step = coro.send(sent)
-                except StopIteration:
-                    return
 
 
 async def cancel(task: asyncio.Future[None]) -> None:

@@ -29,12 +29,16 @@ class LongPollingTransport(TransportBase):
         if generation is None:
             await respond_error(send, 409, "another stream is already open for this connection")
             return
-        gone = asyncio.ensure_future(wait_disconnect(receive))
-        try:
-            status, body = await self._hold(conn, generation, gone)
-        finally:
-            await cancel(gone)
+        if core.has_output and core.generation == generation:  # output waits: answered now, nothing is held
+            status, body = 200, _bytes(core.take(conn.now()))
             release(conn, generation, self)
+        else:
+            gone = asyncio.ensure_future(wait_disconnect(receive))
+            try:
+                status, body = await self._hold(conn, generation, gone)
+            finally:
+                await cancel(gone)
+                release(conn, generation, self)
         if status:
             binary = core.protocol.transfer_format == "Binary"
             kind = "application/octet-stream" if binary else "text/plain; charset=utf-8"
@@ -59,8 +63,7 @@ class LongPollingTransport(TransportBase):
                 if core.generation != generation:  # replaced (204 ends it), or let go to resume elsewhere
                     return (200 if conn.leaving else 204), b""
                 if core.has_output:
-                    payload = core.take(conn.now())
-                    return 200, payload.encode() if isinstance(payload, str) else payload
+                    return 200, _bytes(core.take(conn.now()))
                 if core.state is State.CLOSED:
                     return 204, b""
                 if gone.done():
@@ -72,3 +75,8 @@ class LongPollingTransport(TransportBase):
         finally:
             timer.cancel()
             gone.remove_done_callback(woken)
+
+
+def _bytes(payload: str | bytes) -> bytes:
+    """A poll's body: the taken payload (text on a Text protocol) as bytes."""
+    return payload.encode() if isinstance(payload, str) else payload
