@@ -28,7 +28,7 @@ end (a proxy's silent cut) resumes at once. Other clients ignore an unknown head
 class Request:
     """The parts of an HTTP or WebSocket scope that the gateway reads."""
 
-    __slots__ = ("scope", "method", "path", "query", "headers")
+    __slots__ = ("scope", "method", "path", "query", "_headers")
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
@@ -39,16 +39,30 @@ class Request:
             path = path[len(root):]
         self.path = path.rstrip("/")
         self.query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
-        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        self._headers: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Every header, names lower-cased (decoded on first use: a held stream need not keep them twice)."""
+        if self._headers is None:
+            self._headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope.get("headers", [])}
+        return self._headers
+
+    def header(self, name: bytes) -> str | None:
+        """One header's value (``name`` lower-case), read from the scope without decoding the others."""
+        for key, value in self.scope.get("headers", ()):
+            if key == name or key.lower() == name:
+                return str(value.decode("latin-1"))
+        return None
 
     @property
     def origin(self) -> str | None:
-        return self.headers.get("origin")
+        return self.header(b"origin")
 
     @property
     def own_origin(self) -> str:
         scheme = {"ws": "http", "wss": "https"}.get(self.scope.get("scheme", "http"), self.scope.get("scheme", "http"))
-        return f"{scheme}://{self.headers.get('host', '')}"
+        return f"{scheme}://{self.header(b'host') or ''}"
 
     @property
     def client(self) -> str:

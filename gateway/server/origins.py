@@ -56,7 +56,7 @@ class OriginPolicy:
 
 async def preflight(request: Request, send: Send) -> None:
     """Answer a CORS preflight (OPTIONS) for the base URL or negotiate."""
-    requested = request.headers.get("access-control-request-headers", "")
+    requested = (request.header(b"access-control-request-headers") or "")
     await respond(send, 204, headers=[
         (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
         (b"access-control-allow-headers", requested.encode() or b"content-type"),

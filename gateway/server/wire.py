@@ -5,12 +5,17 @@ connection's ``Wire``: HTTP request and response heads (rebuilt from the scope a
 ``date`` and ``server`` headers uvicorn adds by default), chunked framing, bodies, and WebSocket frames with their
 headers (a client's frames are masked: 4 bytes more). It is an estimate of what the ASGI server writes, close to what
 a TCP capture sees; TCP, TLS and the server's own WebSocket pings are not in it.
+
+The wrappers are partials of module functions, not closures, and a stream's ``receive`` is left as it is when it
+carries nothing to count (a GET has no body) or when its reader counts what it gets (a WebSocket's, with
+``ws_received``): an idle connection then holds no wrapper coroutine, and a few hundred bytes less.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import astuple, dataclass
+from functools import partial
 from http import HTTPStatus
 
 from .asgi import Message, Receive, Scope, Send
@@ -96,50 +101,46 @@ def _size(data: str | bytes) -> int:
 
 
 def metered(wire: Wire, scope: Scope, receive: Receive, send: Send) -> tuple[Receive, Send]:
-    """``receive`` and ``send`` of one request, counting into ``wire`` what crosses them."""
+    """``receive`` and ``send`` of one request, counting into ``wire`` what crosses them. A WebSocket's
+    ``receive`` comes back as it is: its reader counts each message with ``ws_received``."""
     wire.requests += 1
     wire.bytes_in += request_head(scope)
     if scope["type"] == "websocket":
-        return _ws_receive(wire, receive), _ws_send(wire, send)
-    return _http_receive(wire, receive), _http_send(wire, scope, send)
+        return receive, partial(_ws_send, wire, send)
+    chunked = [False]  # the response's framing, known at its start
+    sender = partial(_http_send, wire, scope, chunked, send)
+    if scope.get("method") in ("GET", "HEAD"):  # no body to count: spare an idle stream the wrapper
+        return receive, sender
+    return partial(_http_receive, wire, receive), sender
 
 
-def _http_receive(wire: Wire, receive: Receive) -> Receive:
-    async def counted() -> Message:
-        message = await receive()
-        body = message.get("body")
-        if body:
-            wire.frames_in += 1
-            wire.bytes_in += len(body)
-        return message
-
-    return counted
+async def _http_receive(wire: Wire, receive: Receive) -> Message:
+    message = await receive()
+    body = message.get("body")
+    if body:
+        wire.frames_in += 1
+        wire.bytes_in += len(body)
+    return message
 
 
-# The senders are plain functions returning the ASGI server's awaitable: no coroutine of their own per write,
+# The senders return the ASGI server's awaitable and count inline, with no coroutine of their own per write,
 # which a fan-out pays once per recipient.
-def _http_send(wire: Wire, scope: Scope, send: Send) -> Send:
-    chunked = False
-
-    def counted(message: Message) -> Awaitable[None]:
-        nonlocal chunked
-        kind = message["type"]
-        if kind == "http.response.body":  # the frequent one, inline: a streaming response's every chunk
-            size = len(message.get("body", b""))
-            if size:
-                wire.frames_out += 1
-            if chunked:
-                size += (len(hex(size)) + 2 if size else 0) + (0 if message.get("more_body", False) else CHUNK_END)
-            wire.bytes_out += size  # a chunk: hex size, CRLF, data, CRLF
-        elif kind == "http.response.start":
-            status: int = message["status"]
-            headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
-            chunked = (status not in (204, 304) and scope.get("method") != "HEAD"
-                       and not any(name.lower() == b"content-length" for name, _ in headers))
-            wire.bytes_out += response_head(status, headers, chunked)
-        return send(message)
-
-    return counted
+def _http_send(wire: Wire, scope: Scope, chunked: list[bool], send: Send, message: Message) -> Awaitable[None]:
+    kind = message["type"]
+    if kind == "http.response.body":  # the frequent one, inline: a streaming response's every chunk
+        size = len(message.get("body", b""))
+        if size:
+            wire.frames_out += 1
+        if chunked[0]:
+            size += (len(hex(size)) + 2 if size else 0) + (0 if message.get("more_body", False) else CHUNK_END)
+        wire.bytes_out += size  # a chunk: hex size, CRLF, data, CRLF
+    elif kind == "http.response.start":
+        status: int = message["status"]
+        headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+        chunked[0] = (status not in (204, 304) and scope.get("method") != "HEAD"
+                      and not any(name.lower() == b"content-length" for name, _ in headers))
+        wire.bytes_out += response_head(status, headers, chunked[0])
+    return send(message)
 
 
 def _count_body(wire: Wire, message: Message, chunked: bool) -> None:
@@ -154,43 +155,36 @@ def _count_body(wire: Wire, message: Message, chunked: bool) -> None:
     wire.bytes_out += size
 
 
-def _ws_receive(wire: Wire, receive: Receive) -> Receive:
-    async def counted() -> Message:
-        message = await receive()
-        kind = message["type"]
-        if kind == "websocket.receive":
-            data = message.get("text")
-            wire.frames_in += 1
-            wire.bytes_in += ws_frame(_size((message.get("bytes") or b"") if data is None else data), True)
-        elif kind == "websocket.disconnect":
-            wire.frames_in += 1
-            wire.bytes_in += ws_frame(2, True)  # the client's close frame and its code
-        return message
-
-    return counted
+def ws_received(wire: Wire, message: Message) -> None:
+    """Count one message a WebSocket's ``receive`` gave: a client frame (masked), or its close."""
+    kind = message["type"]
+    if kind == "websocket.receive":
+        data = message.get("text")
+        wire.frames_in += 1
+        wire.bytes_in += ws_frame(_size((message.get("bytes") or b"") if data is None else data), True)
+    elif kind == "websocket.disconnect":
+        wire.frames_in += 1
+        wire.bytes_in += ws_frame(2, True)  # the client's close frame and its code
 
 
-def _ws_send(wire: Wire, send: Send) -> Send:
-    def counted(message: Message) -> Awaitable[None]:
-        kind = message["type"]
-        if kind == "websocket.send":
-            data = message.get("text")
-            wire.frames_out += 1
-            size = len(data) if data is not None and data.isascii() else _size(message.get("bytes") or b""
-                                                                              if data is None else data)
-            wire.bytes_out += size + (2 if size < 126 else 4 if size < 65536 else 10)
-        elif kind == "websocket.accept":
-            wire.bytes_out += WS_ACCEPT + sum(len(n) + len(v) + 4 for n, v in message.get("headers", ()))
-        elif kind == "websocket.close":
-            wire.frames_out += 1
-            wire.bytes_out += ws_frame(2 + len(message.get("reason") or ""), False)
-        elif kind == "websocket.http.response.start":
-            wire.bytes_out += response_head(message["status"], list(message.get("headers", ())), False)
-        elif kind == "websocket.http.response.body":
-            _count_body(wire, message, False)
-        return send(message)
-
-    return counted
+def _ws_send(wire: Wire, send: Send, message: Message) -> Awaitable[None]:
+    kind = message["type"]
+    if kind == "websocket.send":
+        data = message.get("text")
+        wire.frames_out += 1
+        size = len(data) if data is not None and data.isascii() else _size(message.get("bytes") or b""
+                                                                          if data is None else data)
+        wire.bytes_out += size + (2 if size < 126 else 4 if size < 65536 else 10)
+    elif kind == "websocket.accept":
+        wire.bytes_out += WS_ACCEPT + sum(len(n) + len(v) + 4 for n, v in message.get("headers", ()))
+    elif kind == "websocket.close":
+        wire.frames_out += 1
+        wire.bytes_out += ws_frame(2 + len(message.get("reason") or ""), False)
+    elif kind == "websocket.http.response.start":
+        wire.bytes_out += response_head(message["status"], list(message.get("headers", ())), False)
+    elif kind == "websocket.http.response.body":
+        _count_body(wire, message, False)
+    return send(message)
 
 
-__all__ = ["Wire", "WireCounts", "metered", "request_head", "response_head", "ws_frame"]
+__all__ = ["Wire", "WireCounts", "metered", "request_head", "response_head", "ws_frame", "ws_received"]

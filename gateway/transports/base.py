@@ -169,23 +169,23 @@ class _Watchdog:
             self._handle = None
 
 
-async def pump(
+def pump(
     conn: ServerConnection, generation: int, write: Callable[[Any], Coroutine[Any, Any, None]],
     until: asyncio.Future[None],
-) -> None:
+) -> Coroutine[Any, Any, None]:
     """Write the connection's output (``str`` on a Text protocol, ``bytes`` on a Binary one) until it closes,
     a newer stream replaces this one, or ``until`` is done. Raises Stalled when a write blocks past the send timeout.
 
     While it waits, the stream is idle and ``conn.writer`` lets whoever queues output (a keep-alive ping, a
     fan-out) write it at once, without waking this task (see ``Pump.direct``).
     """
-    await Pump(conn, generation, write, until).run()
+    return Pump(conn, generation, write, until).run()  # not a coroutine of its own: one frame less per stream
 
 
 class Pump:
     """One stream's output loop, and the direct writer it lends the connection while it waits."""
 
-    __slots__ = ("conn", "generation", "write", "until", "watchdog", "pending", "_woken")
+    __slots__ = ("conn", "generation", "write", "until", "watchdog", "pending")
 
     def __init__(
         self, conn: ServerConnection, generation: int, write: Callable[[Any], Coroutine[Any, Any, None]],
@@ -195,7 +195,6 @@ class Pump:
         self.watchdog = _Watchdog(conn.core.limits.send_timeout)
         self.pending: asyncio.Future[None] | None = None
         """A direct write that could not finish at once (the socket was full, or it failed): awaited next."""
-        self._woken: Callable[[object], None] = lambda _: conn.wake.set()
 
     async def run(self) -> None:
         conn, core, wake = self.conn, self.conn.core, self.conn.wake
@@ -228,6 +227,9 @@ class Pump:
                 if left.done() and not left.cancelled():
                     left.exception()
                 left.cancel()
+
+    def _woken(self, _: object) -> None:
+        self.conn.wake.set()
 
     async def _sent(self, write: Awaitable[None]) -> None:
         """Await one write, for at most the send timeout."""

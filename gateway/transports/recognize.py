@@ -13,7 +13,7 @@ def recognize(request: Request) -> str:
     """The name of the transport ``request`` asks for."""
     if request.scope["type"] == "websocket":
         return WEBSOCKETS
-    if "text/event-stream" in request.headers.get("accept", ""):
+    if "text/event-stream" in (request.header(b"accept") or ""):
         return SERVER_SENT_EVENTS
     if request.query.get("transport") == FOREVER_FRAME:
         return FOREVER_FRAME

@@ -4,6 +4,7 @@ output chunk framed as the subclass says, until the connection closes or a newer
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import ClassVar
 
 from ..protocol.hubjson import PING
@@ -51,6 +52,9 @@ class StreamingTransport(TransportBase):
     def frame(self, text: str) -> bytes:
         raise NotImplementedError
 
+    async def _write(self, send: Send, text: str) -> None:
+        await send({"type": "http.response.body", "body": self.framed(text), "more_body": True})
+
     async def serve(self, conn: ServerConnection, request: Request, receive: Receive, send: Send) -> None:
         if not await self.admit(request, send):
             return
@@ -67,11 +71,7 @@ class StreamingTransport(TransportBase):
         try:
             await send({"type": "http.response.start", "status": 200, "headers": [*self.headers, *STREAM_HEADERS]})
             await send({"type": "http.response.body", "body": self.prelude(request), "more_body": True})
-
-            async def write(text: str) -> None:
-                await send({"type": "http.response.body", "body": self.framed(text), "more_body": True})
-
-            await pump(conn, generation, write, gone)
+            await pump(conn, generation, partial(self._write, send), gone)
             if not gone.done():
                 await within_send_timeout(conn, send({"type": "http.response.body", "body": self.end}))
         except Stalled:

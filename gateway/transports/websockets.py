@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 from typing import ClassVar
 
 from ..protocol import ProtocolError
 from ..protocol.transports import WEBSOCKETS
 from ..server.asgi import Receive, Request, Send, reject_websocket
 from ..server.connection import ServerConnection
+from ..server.wire import ws_received
 from .base import Stalled, TransportBase, cancel, claim, pump, release, within_send_timeout
 
 log = logging.getLogger("gateway")
@@ -31,15 +33,9 @@ class WebSocketsTransport(TransportBase):
         reading = _Reading()
         reader = asyncio.ensure_future(self._read(conn, receive, ended, reading))
 
-        async def write(payload: str | bytes) -> None:
-            if isinstance(payload, str):
-                await send({"type": "websocket.send", "text": payload})
-            else:
-                await send({"type": "websocket.send", "bytes": payload})
-
         stalled = False
         try:
-            await pump(conn, generation, write, reader)
+            await pump(conn, generation, partial(_write, send), reader)
         except Stalled:
             stalled = True  # the client reads nothing: no close frame could reach it either
         except Exception as exc:  # the socket failed under us
@@ -63,6 +59,7 @@ class WebSocketsTransport(TransportBase):
         """
         while not reading.stopping:
             message = await receive()
+            ws_received(conn.wire, message)  # ``metered`` leaves a WebSocket's receive to its reader
             if message["type"] == "websocket.disconnect":
                 ended.append(None)
                 return
@@ -84,6 +81,14 @@ class WebSocketsTransport(TransportBase):
                 return
             finally:
                 reading.feeding = False
+
+
+async def _write(send: Send, payload: str | bytes) -> None:
+    """One frame: text for a JSON record batch, binary for MessagePack."""
+    if isinstance(payload, str):
+        await send({"type": "websocket.send", "text": payload})
+    else:
+        await send({"type": "websocket.send", "bytes": payload})
 
 
 class _Reading:
