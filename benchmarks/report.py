@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,74 @@ def bars(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+BEFORE = "1d7c2dc (2026-11-23)"
+"""The run the second round of bars was set against; its figures are ``Round2.before``."""
+
+
+@dataclass(frozen=True)
+class Round2:
+    """One bar of the second performance round: ``key`` of ``target`` over ``key`` of ``versus``, at most ``limit``."""
+
+    what: str
+    section: str  # rtt, idle or fanout
+    target: str
+    versus: str
+    key: str
+    limit: float
+    size: int | None  # idle N or fan-out clients
+    before: tuple[float, float]  # (h11, standard) at BEFORE
+
+
+ROUND2 = (
+    Round2("idle server CPU at 10,000, WebSockets / raw WebSocket", "idle", "gateway-ws", "raw-ws",
+           "idle_server_cpu_pct", 2.0, 10_000, (6.11, 5.66)),
+    Round2("fan-out to 10,000 p99, WebSockets / raw WebSocket", "fanout", "gateway-ws", "raw-ws", "p99_ms", 2.0,
+           10_000, (5.08, 6.67)),
+    Round2("fan-out to 1,000 p99, WebSockets / raw WebSocket", "fanout", "gateway-ws", "raw-ws", "p99_ms", 1.5,
+           1000, (1.63, 1.45)),
+    Round2("fan-out to 1,000 p99, ServerSentEvents / raw WebSocket", "fanout", "gateway-sse", "raw-ws", "p99_ms",
+           1.5, 1000, (1.84, 1.31)),
+    Round2("fan-out to 1,000 p99, ForeverFrame / raw WebSocket", "fanout", "gateway-ff", "raw-ws", "p99_ms", 1.5,
+           1000, (1.94, 1.42)),
+    Round2("fan-out to 1,000 p99, LongPolling / raw WebSocket", "fanout", "gateway-lp", "raw-ws", "p99_ms", 5.0,
+           1000, (14.24, 12.15)),
+    Round2("fan-out to 1,000 p99, LongPolling / python-socketio polling", "fanout", "gateway-lp", "sio-polling",
+           "p99_ms", 0.5, 1000, (0.90, 1.24)),
+    Round2("RTT p50, WebSockets / raw WebSocket", "rtt", "gateway-ws", "raw-ws", "p50_ms", 1.3, None, (1.46, 1.44)),
+    Round2("RTT p99, WebSockets / raw WebSocket", "rtt", "gateway-ws", "raw-ws", "p99_ms", 1.5, None, (2.01, 1.48)),
+    Round2("RTT p50, ServerSentEvents / raw SSE", "rtt", "gateway-sse", "raw-sse", "p50_ms", 1.3, None, (1.28, 1.30)),
+    Round2("RTT p50, ForeverFrame / raw SSE", "rtt", "gateway-ff", "raw-sse", "p50_ms", 1.3, None, (1.30, 1.27)),
+    Round2("RTT p50, LongPolling / raw SSE", "rtt", "gateway-lp", "raw-sse", "p50_ms", 1.5, None, (1.75, 1.46)),
+    Round2("RSS per idle connection at 10,000, WebSockets / raw WebSocket", "idle", "gateway-ws", "raw-ws",
+           "rss_per_conn", 1.15, 10_000, (1.19, 1.20)),
+    Round2("RSS per idle connection at 10,000, ServerSentEvents / python-socketio polling", "idle", "gateway-sse",
+           "sio-polling", "rss_per_conn", 0.7, 10_000, (0.58, 0.58)),
+    Round2("RSS per idle connection at 10,000, ForeverFrame / python-socketio polling", "idle", "gateway-ff",
+           "sio-polling", "rss_per_conn", 0.7, 10_000, (0.59, 0.60)),
+    Round2("RSS per idle connection at 10,000, LongPolling / python-socketio polling", "idle", "gateway-lp",
+           "sio-polling", "rss_per_conn", 0.7, 10_000, (0.56, 0.56)),
+)
+"""The single-process bars of the second round (the 100,000-connection ones are in the scale-out section)."""
+
+
+def round_two(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each second-round bar this run measured, per stack: before, now, limit, figures, met."""
+    out = []
+    for stack in results["meta"]["plan"]["stacks"]:
+        for bar in ROUND2:
+            rows = [r for r in results[bar.section] if r["stack"] == stack]
+            if bar.size is not None:
+                rows = [r for r in rows if r.get("n", r.get("clients")) == bar.size]
+            num, den = _find(rows, target=bar.target), _find(rows, target=bar.versus)
+            if num is None or den is None or not den.get(bar.key):
+                continue
+            value = num[bar.key] / den[bar.key]
+            out.append({"stack": stack, "what": bar.what, "limit": bar.limit, "now": value, "ok": value <= bar.limit,
+                        "before": bar.before[0 if stack == "h11" else 1],
+                        "figures": f"{num[bar.key]:.4g} / {den[bar.key]:.4g}"})
+    return out
+
+
 # --- Markdown -------------------------------------------------------------------------------------
 
 
@@ -165,6 +234,14 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
             value = v["value"] if isinstance(v["value"], int) else _f(v["value"], 2)
             lines.append(f"| {v['bar']} | {v['stack']} | {v['what']} | {value} | {v['limit']} | "
                          f"{v.get('figures', '')} | {verdict} |")
+        lines.append("")
+    second = round_two(results)
+    if second:
+        lines += ["## Bars, round two", "", f"Before: the full run at {BEFORE}. The bars at 100,000 connections are "
+                  "in the scale-out section.", "",
+                  "| stack | bar | before | now | limit | figures now | met |", "|---|---|---:|---:|---:|---|---|"]
+        lines += [f"| {v['stack']} | {v['what']} | {v['before']:.2f} | {v['now']:.2f} | {v['limit']:g} | "
+                  f"{v['figures']} | {'yes' if v['ok'] else '**no**'} |" for v in second]
         lines.append("")
     if results["skipped"]:
         lines += ["## Skipped or failed steps", ""] + [f"- {s}" for s in results["skipped"]] + [""]
@@ -244,5 +321,15 @@ def write(results: dict[str, Any], out: Path, *, markdown_path: Path | None = No
     plots = plot(results, out)
     target = markdown_path or out / "report.md"
     relative = [str(p.relative_to(target.parent)) if p.is_relative_to(target.parent) else str(p) for p in plots]
-    target.write_text(markdown(results, relative))
+    text = markdown(results, relative)
+    if target.exists():  # the sections other benchmarks wrote (scale-out, conditions, ...) stay, after this report
+        text = text.rstrip("\n") + "\n" + "".join(f"\n## {body.rstrip()}\n" for body in kept_sections(
+            target.read_text(), text))
+    target.write_text(text)
     return target
+
+
+def kept_sections(old: str, new: str) -> list[str]:
+    """The ``## `` sections of ``old`` (heading line and body) whose heading ``new`` does not have."""
+    headings = {part.split("\n", 1)[0] for part in new.split("\n## ")[1:]}
+    return [part for part in old.split("\n## ")[1:] if part.split("\n", 1)[0] not in headings]

@@ -771,6 +771,7 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["", f"Latency ratio, {ratio['processes']} processes over 1 (mean over rounds): p50 "
                   f"{ratio['many_p50_ms']:.0f} / {ratio['one_p50_ms']:.0f} ms = **{ratio['p50_ratio']}×**, p99 "
                   f"{ratio['many_p99_ms']:.0f} / {ratio['one_p99_ms']:.0f} ms = **{ratio['p99_ratio']}×**.", ""]
+    lines += _round_two(h, b)
     closes = r.get("closes") or []
     if closes:
         lines += ["Closing: " + "; ".join(
@@ -781,6 +782,25 @@ def markdown(r: dict[str, Any]) -> str:
     if notes:
         lines += ["Skipped or failed:", ""] + [f"- {n[:500]}" for n in notes] + [""]
     return "\n".join(lines)
+
+
+def _round_two(h: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The second round's bars at 100,000 connections, beside the figures of the run they were set against."""
+    rows = []
+    if h and h["n"] >= 100_000:
+        cpu = h["idle"]["gateway_cpu_sum_pct"]
+        rows.append(f"| {h['n']:,} idle WebSockets: the gateways' CPU (sum), all alive after {h['hold_s']:.0f} s | "
+                    f"116%, all alive | {cpu:.0f}%, {h['alive']:,} alive | ≤ 40% | "
+                    f"{'yes' if cpu <= 40 and h['alive'] == h['n'] else '**no**'} |")
+    if b and b["members"] >= 100_000:
+        ok = b["p99_ms"] <= 3000 and b["delivered"] == b["expected"]
+        rows.append(f"| broadcast to all {b['members']:,}: p99, every message delivered | 42,983 ms, all | "
+                    f"{b['p99_ms']:,.0f} ms, {b['delivered']:,}/{b['expected']:,} | ≤ 3,000 ms | "
+                    f"{'yes' if ok else '**no**'} |")
+    if not rows:
+        return []
+    return ["### Bars, round two", "", "Before: the run at `cbd193a` (2026-11-23).", "",
+            "| bar | before | now | limit | met |", "|---|---:|---:|---:|---|", *rows, ""]
 
 
 def write_section(path: Path, section: str) -> None:

@@ -250,7 +250,8 @@ class HubDispatcher:
             self._refuse(conn, message, f"The client attempted to invoke the streaming '{message.target}' method "
                                         "with a non-streaming invocation.")
         else:
-            arguments = self._bind(conn, message, method)
+            arguments = (message.arguments if not message.stream_ids and not self.uploading[method]
+                         else self._bind(conn, message, method))
             if arguments is None:
                 return
             task = self._spawn(self._call(conn, message, method, arguments))
@@ -281,21 +282,20 @@ class HubDispatcher:
             return None
 
     async def _call(self, conn: ServerConnection, message: Invocation, method: Method, arguments: list[Any]) -> None:
-        with tracing.invocation(self.name, message.target, conn.id, message.headers):
-            await self._run(conn, message, method, arguments)
-
-    async def _run(self, conn: ServerConnection, message: Invocation, method: Method, arguments: list[Any]) -> None:
         reply = message.invocation_id
         try:
-            result = await method(self.hub(conn, self), *arguments)
-        except Exception as exc:
-            tracing.failed(exc)
-            self._refuse(conn, message, _failure(conn, message.target, method, arguments, exc))
-        else:
-            if reply is not None:
-                self._complete(conn, message, reply, result)
+            with tracing.invocation(self.name, message.target, conn.id, message.headers):
+                try:
+                    result = await method(self.hub(conn, self), *arguments)
+                except Exception as exc:
+                    tracing.failed(exc)
+                    self._refuse(conn, message, _failure(conn, message.target, method, arguments, exc))
+                    return
+                if reply is not None:
+                    self._complete(conn, message, reply, result)
         finally:
-            self._end_uploads(conn, message)
+            if message.stream_ids:
+                self._end_uploads(conn, message)
 
     def _end_uploads(self, conn: ServerConnection, message: Call) -> None:
         state = self.connections.get(conn.id)

@@ -49,9 +49,10 @@ class Request:
         return self._headers
 
     def header(self, name: bytes) -> str | None:
-        """One header's value (``name`` lower-case), read from the scope without decoding the others."""
+        """One header's value (``name`` lower-case, as ASGI servers give names), read from the scope without
+        decoding the others."""
         for key, value in self.scope.get("headers", ()):
-            if key == name or key.lower() == name:
+            if key == name:
                 return str(value.decode("latin-1"))
         return None
 

@@ -77,7 +77,7 @@ class ServerConnection:
         self.transport: str | None = None  # the transport of the latest stream, attached or not
         self.user = user
         self.items: dict[str, Any] = {}
-        self.groups: set[str] = set()
+        self.groups: frozenset[str] = frozenset()  # replaced on a join or leave: none costs nothing
         self.posting = False  # a POST is being handled: another one meanwhile is a 409
         self.clock = clock
         self.due = float("inf")  # when the gateway's deadline heap next wakes this connection
@@ -123,8 +123,10 @@ class ServerConnection:
                     self.wake.set()
                 if received.handshake:
                     self.reschedule()
-                if received.messages:
-                    self.wire.messages_in += sum(isinstance(m, TRACKABLE) for m in received.messages)
+                messages = received.messages
+                if messages:
+                    self.wire.messages_in += (isinstance(messages[0], TRACKABLE) if len(messages) == 1
+                                              else sum(isinstance(m, TRACKABLE) for m in messages))
                 if received.messages or received.handshake:
                     await self._dispatch(self, received)
                 if not received.more:

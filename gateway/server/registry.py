@@ -49,7 +49,7 @@ class Registry:
         self.by_id.pop(conn.id, None)
         for group in conn.groups:
             self._discard(self.groups, group, conn.id)
-        conn.groups.clear()
+        conn.groups = frozenset()
         if conn.user is not None:
             self._discard(self.users, conn.user, conn.id)
 
@@ -67,7 +67,7 @@ class Registry:
             return False
         if group not in conn.groups and len(conn.groups) >= self.max_groups:
             raise GroupLimitExceeded(f"a connection may join at most {self.max_groups} groups")
-        conn.groups.add(group)
+        conn.groups = conn.groups | {group}
         self.groups.setdefault(group, set()).add(connection_id)
         return True
 
@@ -75,7 +75,7 @@ class Registry:
         conn = self.by_id.get(connection_id)
         if conn is None:
             return False
-        conn.groups.discard(group)
+        conn.groups = conn.groups - {group}
         self._discard(self.groups, group, connection_id)
         return True
 

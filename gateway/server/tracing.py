@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -14,9 +15,19 @@ tracer = trace.get_tracer("gateway")
 _OFF = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 
+_NO_SPAN = contextlib.nullcontext()
+"""What ``invocation`` gives when tracing is off (it holds no state: one serves every call)."""
+_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+"""A provider named by the environment is made on first use: then ask the API each time."""
+
+
 def enabled() -> bool:
-    """Whether an application configured a tracer provider (the API's defaults record nothing)."""
-    return not isinstance(trace.get_tracer_provider(), _OFF)
+    """Whether an application configured a tracer provider (the API's defaults record nothing). Read from the
+    API's global where it has one (``get_tracer_provider`` looks the environment up on every call)."""
+    provider = getattr(trace, "_TRACER_PROVIDER", _OFF) if not _FROM_ENV else _OFF
+    if provider is _OFF:
+        return not isinstance(trace.get_tracer_provider(), _OFF)
+    return provider is not None and not isinstance(provider, _OFF)
 
 
 @contextlib.contextmanager
@@ -33,7 +44,7 @@ def invocation(
 ) -> contextlib.AbstractContextManager[Any]:
     """The span of one invocation, current while the hub method runs; a no-op context when tracing is off."""
     if not enabled():
-        return contextlib.nullcontext()
+        return _NO_SPAN
     return _span(hub, method, connection_id, headers)
 
 

@@ -13,10 +13,11 @@ carries nothing to count (a GET has no body) or when its reader counts what it g
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import astuple, dataclass
 from functools import partial
 from http import HTTPStatus
+from itertools import chain
 
 from .asgi import Message, Receive, Scope, Send
 
@@ -26,6 +27,8 @@ WS_ACCEPT = len(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconn
                 b"sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n") + SERVER_HEADERS
 """The head of the 101 response that accepts a WebSocket."""
 CHUNK_END = len(b"0\r\n\r\n")
+_PHRASES = {status.value: len(status.phrase) for status in HTTPStatus}
+"""The length of each status's reason phrase."""
 
 
 @dataclass(slots=True)
@@ -68,20 +71,19 @@ def request_head(scope: Scope) -> int:
     size = len(scope.get("method", "GET")) + len(path) + len(scope.get("http_version", "1.1")) + 9 + 2
     if query:
         size += 1 + len(query)
-    for name, value in scope.get("headers", ()):
-        size += len(name) + len(value) + 4
-    return size
+    return size + _headers_size(scope.get("headers", ()))
+
+
+def _headers_size(headers: Iterable[tuple[bytes, bytes]]) -> int:
+    """``name: value`` lines: names, values, and 4 bytes each for the colon, the space and the CRLF."""
+    headers = list(headers)
+    return sum(map(len, chain.from_iterable(headers))) + 4 * len(headers)
 
 
 def response_head(status: int, headers: list[tuple[bytes, bytes]], chunked: bool) -> int:
     """The size of a response's status line and headers as the ASGI server writes them."""
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = ""
-    size = 15 + len(phrase) + SERVER_HEADERS + 2  # "HTTP/1.1 200 " + phrase + CRLF, ..., blank line
-    for name, value in headers:
-        size += len(name) + len(value) + 4
+    size = 15 + _PHRASES.get(status, 0) + SERVER_HEADERS + 2  # "HTTP/1.1 200 " + phrase + CRLF, ..., blank line
+    size += _headers_size(headers)
     if chunked:
         size += len(b"transfer-encoding: chunked\r\n")
     return size
@@ -138,7 +140,7 @@ def _http_send(wire: Wire, scope: Scope, chunked: list[bool], send: Send, messag
         status: int = message["status"]
         headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
         chunked[0] = (status not in (204, 304) and scope.get("method") != "HEAD"
-                      and not any(name.lower() == b"content-length" for name, _ in headers))
+                      and b"content-length" not in [name.lower() for name, _ in headers])
         wire.bytes_out += response_head(status, headers, chunked[0])
     return send(message)
 
@@ -160,8 +162,10 @@ def ws_received(wire: Wire, message: Message) -> None:
     kind = message["type"]
     if kind == "websocket.receive":
         data = message.get("text")
+        size = len(data) if data is not None and data.isascii() else _size(message.get("bytes") or b""
+                                                                          if data is None else data)
         wire.frames_in += 1
-        wire.bytes_in += ws_frame(_size((message.get("bytes") or b"") if data is None else data), True)
+        wire.bytes_in += size + (6 if size < 126 else 8 if size < 65536 else 14)  # header and mask
     elif kind == "websocket.disconnect":
         wire.frames_in += 1
         wire.bytes_in += ws_frame(2, True)  # the client's close frame and its code

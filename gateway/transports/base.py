@@ -163,7 +163,7 @@ class _Watchdog:
             self.fired = True
             self._task.cancel()
 
-    def close(self) -> None:
+    def disarm(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
@@ -182,17 +182,18 @@ def pump(
     return Pump(conn, generation, write, until).run()  # not a coroutine of its own: one frame less per stream
 
 
-class Pump:
-    """One stream's output loop, and the direct writer it lends the connection while it waits."""
+class Pump(_Watchdog):
+    """One stream's output loop, and the direct writer it lends the connection while it waits; it is its own
+    send-timeout watchdog (one object per held stream, not two)."""
 
-    __slots__ = ("conn", "generation", "write", "until", "watchdog", "pending")
+    __slots__ = ("conn", "generation", "write", "until", "pending")
 
     def __init__(
         self, conn: ServerConnection, generation: int, write: Callable[[Any], Coroutine[Any, Any, None]],
         until: asyncio.Future[None],
     ) -> None:
+        super().__init__(conn.core.limits.send_timeout)
         self.conn, self.generation, self.write, self.until = conn, generation, write, until
-        self.watchdog = _Watchdog(conn.core.limits.send_timeout)
         self.pending: asyncio.Future[None] | None = None
         """A direct write that could not finish at once (the socket was full, or it failed): awaited next."""
 
@@ -203,50 +204,54 @@ class Pump:
         self.until.add_done_callback(self._woken)
         try:
             while core.generation == self.generation:
-                if self.pending is not None:
-                    write, self.pending = self.pending, None
-                    await self._sent(write)
-                    continue
-                if core.has_output:
-                    await self._sent(self.write(core.take(conn.clock())))
-                    continue
-                if core.state is State.CLOSED or self.until.done():
+                write: Awaitable[None] | None = self.pending
+                if write is not None:
+                    self.pending = None
+                elif core.has_output:
+                    write = self.write(core.take(conn.clock()))
+                elif core.state is State.CLOSED or self.until.done():
                     return
-                wake.clear()
-                conn.writer = self.direct
+                else:
+                    wake.clear()
+                    conn.writer = writer = self.direct
+                    try:
+                        await wake.wait()
+                    finally:
+                        if conn.writer is writer:
+                            conn.writer = None
+                    continue
+                self.arm()  # the send timeout bounds every write
                 try:
-                    await wake.wait()
+                    await write
+                except asyncio.CancelledError:
+                    if not self.fired:
+                        raise
+                    raise self._stall() from None
                 finally:
-                    if conn.writer == self.direct:
-                        conn.writer = None
+                    self.since = None
+                if conn.room is not None:
+                    conn.shrank()
         finally:
-            self.watchdog.close()
-            self.until.remove_done_callback(self._woken)
-            left = self.pending
-            if left is not None:  # a direct write the pump never got to: cancelled, or its error retrieved
-                if left.done() and not left.cancelled():
-                    left.exception()
-                left.cancel()
+            self._end()
 
     def _woken(self, _: object) -> None:
         self.conn.wake.set()
 
-    async def _sent(self, write: Awaitable[None]) -> None:
-        """Await one write, for at most the send timeout."""
-        watchdog = self.watchdog
-        watchdog.arm()
-        try:
-            await write
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if not watchdog.fired or task is None:
-                raise
+    def _stall(self) -> Stalled:
+        """The watchdog cancelled a write: the task goes on, to end the stream as stalled."""
+        task = asyncio.current_task()
+        if task is not None:
             task.uncancel()
-            raise _stalled(self.conn, self.conn.core.limits.send_timeout) from None
-        finally:
-            watchdog.since = None
-        if self.conn.room is not None:
-            self.conn.shrank()
+        return _stalled(self.conn, self.conn.core.limits.send_timeout)
+
+    def _end(self) -> None:
+        self.disarm()
+        self.until.remove_done_callback(self._woken)
+        left = self.pending
+        if left is not None:  # a direct write the pump never got to: cancelled, or its error retrieved
+            if left.done() and not left.cancelled():
+                left.exception()
+            left.cancel()
 
     def direct(self) -> bool:
         """Write the output now, from the caller, while the pump waits; False when this stream cannot.

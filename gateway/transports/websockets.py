@@ -57,9 +57,10 @@ class WebSocketsTransport(TransportBase):
         frame on a JSON connection). A message over ``max_frame_size`` is refused whole, before any of its
         records is read. Binary frames carry the handshake (as some clients send it) and MessagePack records.
         """
+        wire = conn.wire
         while not reading.stopping:
             message = await receive()
-            ws_received(conn.wire, message)  # ``metered`` leaves a WebSocket's receive to its reader
+            ws_received(wire, message)  # ``metered`` leaves a WebSocket's receive to its reader
             if message["type"] == "websocket.disconnect":
                 ended.append(None)
                 return
@@ -72,7 +73,9 @@ class WebSocketsTransport(TransportBase):
                     return
             reading.feeding = True
             try:
-                _check_size(data, conn.core.limits.max_frame_size)
+                limit = conn.core.limits.max_frame_size
+                if len(data) * 4 > limit:  # else under the limit whatever its characters
+                    _check_size(data, limit)
                 await conn.receive(data)
             except ProtocolError as exc:
                 log.warning("connection %s closed: %s", conn.id, exc.message)
