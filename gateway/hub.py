@@ -254,9 +254,10 @@ class HubDispatcher:
                          else self._bind(conn, message, method))
             if arguments is None:
                 return
-            task = self._spawn(self._call(conn, message, method, arguments))
-            if not message.stream_ids:
-                await self._wait(conn, task)
+            gate = None if message.stream_ids else asyncio.get_running_loop().create_future()
+            task = self._spawn(self._call(conn, message, method, arguments, gate))
+            if gate is not None:
+                await self._wait(conn, task, gate)
 
     @staticmethod
     def _refuse(conn: ServerConnection, message: Call, error: str) -> None:
@@ -281,7 +282,10 @@ class HubDispatcher:
             self._refuse(conn, message, str(exc))
             return None
 
-    async def _call(self, conn: ServerConnection, message: Invocation, method: Method, arguments: list[Any]) -> None:
+    async def _call(
+        self, conn: ServerConnection, message: Invocation, method: Method, arguments: list[Any],
+        gate: asyncio.Future[None] | None,
+    ) -> None:
         reply = message.invocation_id
         try:
             with tracing.invocation(self.name, message.target, conn.id, message.headers):
@@ -296,17 +300,20 @@ class HubDispatcher:
         finally:
             if message.stream_ids:
                 self._end_uploads(conn, message)
+            if gate is not None:  # the reader goes on now, not a turn of the loop later
+                _open(gate)
 
     def _end_uploads(self, conn: ServerConnection, message: Call) -> None:
         state = self.connections.get(conn.id)
         if message.stream_ids and state is not None:
             state.close_uploads([u for i in message.stream_ids if (u := state.uploads.get(i)) is not None])
 
-    async def _wait(self, conn: ServerConnection, task: asyncio.Task[None]) -> None:
-        """Wait for an invocation, unless (or until) it waits for a client result from this connection."""
+    async def _wait(self, conn: ServerConnection, task: asyncio.Task[None], gate: asyncio.Future[None]) -> None:
+        """Wait for an invocation (its end opens ``gate``), unless (or until) it waits for a client result from
+        this connection (``ask`` opens it then)."""
         if task.done():
             return
-        self._gates[conn.id] = gate = asyncio.get_running_loop().create_future()
+        self._gates[conn.id] = gate
         task.add_done_callback(lambda _: _open(gate))
         try:
             await gate

@@ -530,6 +530,15 @@ def test_a_sequence_with_nothing_to_replay() -> None:
     assert conn.receive(hubjson.encode(Sequence(2)) + inv(2), 2.0).messages == [Invocation("m", [2])]
 
 
+def test_a_resume_in_the_middle_of_a_replay_is_no_gap() -> None:
+    """A replay cut short by a second resume leaves the count behind the last message received; the second
+    resume's Sequence starts after that last message (the client had its Ack), and is no gap."""
+    conn = connected(stateful=True)
+    conn.receive(inv(1) + inv(2) + inv(3), 1.0)
+    assert conn.receive(hubjson.encode(Sequence(1)) + inv(1), 2.0).messages == []  # a replay, cut after one
+    assert conn.receive(hubjson.encode(Sequence(4)) + inv(4), 3.0).messages == [Invocation("m", [4])]
+
+
 @pytest.mark.parametrize("sequence_id", [0, 3, 100])
 def test_a_sequence_beyond_the_messages_sent(sequence_id: int) -> None:
     conn = connected(stateful=True)

@@ -82,7 +82,9 @@ class Ledger:
             self.acked(message.sequence_id)
             return False
         if isinstance(message, Sequence):
-            if message.sequence_id > self.in_next or message.sequence_id < 1:
+            # a gap only past the last message ever received: ``in_next`` is behind it while a replay that a
+            # second resume cut short was being read, and that replay's Sequence is still no gap
+            if message.sequence_id > self.in_last + 1 or message.sequence_id < 1:
                 raise ProtocolError("Sequence id is beyond the messages sent")
             self.in_next = message.sequence_id
             return False
