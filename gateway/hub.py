@@ -98,7 +98,10 @@ class HubCallerContext:
 
     @property
     def items(self) -> dict[str, Any]:
-        return self._conn.items
+        items = self._conn.items
+        if items is None:
+            items = self._conn.items = {}
+        return items
 
     def abort(self, error: str | None = None) -> None:
         """Close the calling connection."""

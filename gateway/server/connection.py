@@ -76,7 +76,7 @@ class ServerConnection:
         self.stream: str | None = None  # the transport of the stream attached now
         self.transport: str | None = None  # the transport of the latest stream, attached or not
         self.user = user
-        self.items: dict[str, Any] = {}
+        self.items: dict[str, Any] | None = None  # made on first use (``Context.items``)
         self.groups: frozenset[str] = frozenset()  # replaced on a join or leave: none costs nothing
         self.posting = False  # a POST is being handled: another one meanwhile is a 409
         self.clock = clock

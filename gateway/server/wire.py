@@ -108,7 +108,7 @@ def metered(wire: Wire, scope: Scope, receive: Receive, send: Send) -> tuple[Rec
     wire.requests += 1
     wire.bytes_in += request_head(scope)
     if scope["type"] == "websocket":
-        return receive, partial(_ws_send, wire, send)
+        return receive, _WsSend(wire, send)
     chunked = [False]  # the response's framing, known at its start
     sender = partial(_http_send, wire, scope, chunked, send)
     if scope.get("method") in ("GET", "HEAD"):  # no body to count: spare an idle stream the wrapper
@@ -171,24 +171,34 @@ def ws_received(wire: Wire, message: Message) -> None:
         wire.bytes_in += ws_frame(2, True)  # the client's close frame and its code
 
 
-def _ws_send(wire: Wire, send: Send, message: Message) -> Awaitable[None]:
-    kind = message["type"]
-    if kind == "websocket.send":
-        data = message.get("text")
-        wire.frames_out += 1
-        size = len(data) if data is not None and data.isascii() else _size(message.get("bytes") or b""
-                                                                          if data is None else data)
-        wire.bytes_out += size + (2 if size < 126 else 4 if size < 65536 else 10)
-    elif kind == "websocket.accept":
-        wire.bytes_out += WS_ACCEPT + sum(len(n) + len(v) + 4 for n, v in message.get("headers", ()))
-    elif kind == "websocket.close":
-        wire.frames_out += 1
-        wire.bytes_out += ws_frame(2 + len(message.get("reason") or ""), False)
-    elif kind == "websocket.http.response.start":
-        wire.bytes_out += response_head(message["status"], list(message.get("headers", ())), False)
-    elif kind == "websocket.http.response.body":
-        _count_body(wire, message, False)
-    return send(message)
+class _WsSend:
+    """A WebSocket's ``send``, counting what it writes: held for the stream's life, so an object of two slots
+    (a partial or a closure is four times its size)."""
+
+    __slots__ = ("wire", "send")
+
+    def __init__(self, wire: Wire, send: Send) -> None:
+        self.wire, self.send = wire, send
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        wire = self.wire
+        kind = message["type"]
+        if kind == "websocket.send":
+            data = message.get("text")
+            wire.frames_out += 1
+            size = len(data) if data is not None and data.isascii() else _size(message.get("bytes") or b""
+                                                                              if data is None else data)
+            wire.bytes_out += size + (2 if size < 126 else 4 if size < 65536 else 10)
+        elif kind == "websocket.accept":
+            wire.bytes_out += WS_ACCEPT + sum(len(n) + len(v) + 4 for n, v in message.get("headers", ()))
+        elif kind == "websocket.close":
+            wire.frames_out += 1
+            wire.bytes_out += ws_frame(2 + len(message.get("reason") or ""), False)
+        elif kind == "websocket.http.response.start":
+            wire.bytes_out += response_head(message["status"], list(message.get("headers", ())), False)
+        elif kind == "websocket.http.response.body":
+            _count_body(wire, message, False)
+        return self.send(message)
 
 
 __all__ = ["Wire", "WireCounts", "metered", "request_head", "response_head", "ws_frame", "ws_received"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from functools import partial
 from typing import ClassVar
 
 from ..protocol import ProtocolError
@@ -29,27 +28,26 @@ class WebSocketsTransport(TransportBase):
             await reject_websocket(request.scope, send, 409, "another stream is already open for this connection")
             return
         await send({"type": "websocket.accept"})
-        ended: list[int | None] = []  # set by the reader: the close code to answer with, None once the client left
-        reading = _Reading()
-        reader = asyncio.ensure_future(self._read(conn, receive, ended, reading))
+        duplex = _Duplex(send)
+        reader = asyncio.ensure_future(self._read(conn, receive, duplex))
 
         stalled = False
         try:
-            await pump(conn, generation, partial(_write, send), reader)
+            await pump(conn, generation, duplex.write, reader)
         except Stalled:
             stalled = True  # the client reads nothing: no close frame could reach it either
         except Exception as exc:  # the socket failed under us
             log.info("connection %s: websocket write failed: %r", conn.id, exc)
         finally:
-            code = ended[0] if ended else (1012 if conn.leaving else 1000)  # the server ends the stream (1012: restart)
-            await reading.stop(reader)
+            code = duplex.code if duplex.ended else (1012 if conn.leaving else 1000)  # 1012: restart
+            await duplex.stop(reader)
             release(conn, generation, self)
             if code is not None and not stalled:
                 with contextlib.suppress(Exception):
                     await within_send_timeout(conn, send({"type": "websocket.close", "code": code}))
 
     async def _read(
-        self, conn: ServerConnection, receive: Receive, ended: list[int | None], reading: _Reading,
+        self, conn: ServerConnection, receive: Receive, duplex: _Duplex,
     ) -> None:
         """Feed the client's frames to the connection until it leaves or breaks the protocol.
 
@@ -58,20 +56,20 @@ class WebSocketsTransport(TransportBase):
         records is read. Binary frames carry the handshake (as some clients send it) and MessagePack records.
         """
         wire = conn.wire
-        while not reading.stopping:
+        while not duplex.stopping:
             message = await receive()
             ws_received(wire, message)  # ``metered`` leaves a WebSocket's receive to its reader
             if message["type"] == "websocket.disconnect":
-                ended.append(None)
+                duplex.end(None)
                 return
             data: str | bytes | None = message.get("text")
             if data is None:
                 data = message.get("bytes") or b""
                 if conn.core.handshaken and conn.core.protocol.transfer_format == "Text":
                     conn.close("binary frames are not supported; use the Text transfer format")
-                    ended.append(1003)
+                    duplex.end(1003)
                     return
-            reading.feeding = True
+            duplex.feeding = True
             try:
                 limit = conn.core.limits.max_frame_size
                 if len(data) * 4 > limit:  # else under the limit whatever its characters
@@ -80,28 +78,35 @@ class WebSocketsTransport(TransportBase):
             except ProtocolError as exc:
                 log.warning("connection %s closed: %s", conn.id, exc.message)
                 conn.close(exc.message)
-                ended.append(exc.ws_code)
+                duplex.end(exc.ws_code)
                 return
             finally:
-                reading.feeding = False
+                duplex.feeding = False
 
 
-async def _write(send: Send, payload: str | bytes) -> None:
-    """One frame: text for a JSON record batch, binary for MessagePack."""
-    if isinstance(payload, str):
-        await send({"type": "websocket.send", "text": payload})
-    else:
-        await send({"type": "websocket.send", "bytes": payload})
+class _Duplex:
+    """Both sides of one WebSocket stream in one small object: its writer; whether its reader is feeding the
+    connection, should stop, or has ended (and with which close code)."""
 
+    __slots__ = ("send", "feeding", "stopping", "ended", "code")
 
-class _Reading:
-    """Whether a WebSocket's reader is feeding the connection, and whether it should stop."""
-
-    __slots__ = ("feeding", "stopping")
-
-    def __init__(self) -> None:
+    def __init__(self, send: Send) -> None:
+        self.send = send
         self.feeding = False
         self.stopping = False
+        self.ended = False
+        self.code: int | None = None
+        """Once ``ended`` (by the reader): the close code to answer with; None when the client left."""
+
+    def end(self, code: int | None) -> None:
+        self.ended, self.code = True, code
+
+    async def write(self, payload: str | bytes) -> None:
+        """One frame: text for a JSON record batch, binary for MessagePack."""
+        if isinstance(payload, str):
+            await self.send({"type": "websocket.send", "text": payload})
+        else:
+            await self.send({"type": "websocket.send", "bytes": payload})
 
     async def stop(self, reader: asyncio.Future[None]) -> None:
         """End the reader, never in the middle of a feed: the messages of a frame are counted by the sequence
