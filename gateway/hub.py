@@ -253,8 +253,7 @@ class HubDispatcher:
             self._refuse(conn, message, f"The client attempted to invoke the streaming '{message.target}' method "
                                         "with a non-streaming invocation.")
         else:
-            arguments = (message.arguments if not message.stream_ids and not self.uploading[method]
-                         else self._bind(conn, message, method))
+            arguments = self._bind(conn, message, method)
             if arguments is None:
                 return
             gate = None if message.stream_ids else asyncio.get_running_loop().create_future()

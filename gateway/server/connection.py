@@ -116,17 +116,7 @@ class ServerConnection:
         try:
             received = core.receive(data, self.clock())
             while True:
-                if received.unknown is not None:
-                    log.info("connection %s: ignored a message of unknown type %d (further ones are ignored "
-                             "silently)", self.id, received.unknown)
-                if core.has_output:
-                    self.wake.set()
-                if received.handshake:
-                    self.reschedule()
-                messages = received.messages
-                if messages:
-                    self.wire.messages_in += (isinstance(messages[0], TRACKABLE) if len(messages) == 1
-                                              else sum(isinstance(m, TRACKABLE) for m in messages))
+                self._noted(received)
                 if received.messages or received.handshake:
                     await self._dispatch(self, received)
                 if not received.more:
@@ -142,6 +132,20 @@ class ServerConnection:
                 fed.set_result(None)
             if self.room is not None:
                 self.shrank()
+
+    def _noted(self, received: Received) -> None:
+        """What one batch changes before its dispatch: the wake-up, the deadlines, the count of data messages."""
+        if received.unknown is not None:
+            log.info("connection %s: ignored a message of unknown type %d (further ones are ignored silently)",
+                     self.id, received.unknown)
+        if self.core.has_output:
+            self.wake.set()
+        if received.handshake:
+            self.reschedule()
+        messages = received.messages
+        if messages:
+            self.wire.messages_in += (isinstance(messages[0], TRACKABLE) if len(messages) == 1
+                                      else sum(isinstance(m, TRACKABLE) for m in messages))
 
     async def _turn(self) -> None:
         """Wait until the feeder in progress is done."""

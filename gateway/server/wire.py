@@ -190,7 +190,7 @@ class _WsSend:
                                                                               if data is None else data)
             wire.bytes_out += size + (2 if size < 126 else 4 if size < 65536 else 10)
         elif kind == "websocket.accept":
-            wire.bytes_out += WS_ACCEPT + sum(len(n) + len(v) + 4 for n, v in message.get("headers", ()))
+            wire.bytes_out += WS_ACCEPT + _headers_size(message.get("headers", ()))
         elif kind == "websocket.close":
             wire.frames_out += 1
             wire.bytes_out += ws_frame(2 + len(message.get("reason") or ""), False)
