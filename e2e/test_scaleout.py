@@ -30,7 +30,8 @@ pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-  access_log {dir}/access.log;
+  log_format timed '$msec $request_method $request_uri $status $upstream_addr $request_time';
+  access_log {dir}/access.log timed;
   client_body_temp_path {dir}/client_body;
   proxy_temp_path {dir}/proxy;
   fastcgi_temp_path {dir}/fastcgi;
@@ -109,6 +110,8 @@ def _balancer(upstreams: list[int], next_upstream: str = "error timeout http_502
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(proc)
+        with contextlib.suppress(OSError):  # which process answered each request, kept for a failure's reader
+            shutil.copy(directory / "access.log", ARTIFACTS / f"access-{port}.log")
         shutil.rmtree(directory, ignore_errors=True)
 
 

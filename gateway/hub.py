@@ -394,10 +394,17 @@ class HubDispatcher:
             log.exception("connection %s: %s failed", conn.id, name)
 
     async def closed(self, conn: ServerConnection, error: str | None) -> None:
+        self._release(conn, f"The connection closed{f' ({error})' if error else ''}.")
+        await self._lifecycle(conn, "on_disconnected", error)
+
+    def moved(self, conn: ServerConnection) -> None:
+        self._release(conn, "The connection moved to another server.")
+
+    def _release(self, conn: ServerConnection, why: str) -> None:
+        """End the connection's streams, client streams and client results (``why``), and free its reader."""
         state = self.connections.pop(conn.id, None)
         if state is not None:
-            state.closed(error)
+            state.end(why)
         gate = self._gates.pop(conn.id, None)
         if gate is not None:
             _open(gate)
-        await self._lifecycle(conn, "on_disconnected", error)

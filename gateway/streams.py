@@ -164,41 +164,49 @@ class UploadStream(AsyncIterator[Any]):
 
 # --- server to client ---------------------------------------------------------------------------
 
+MOVED = "The stream ended: its connection moved to another server."
 
-async def _items(conn: ServerConnection, invocation_id: str, iterator: AsyncIterator[Any], limit: int) -> None:
-    """Push each item of ``iterator`` as a StreamItem, waiting for room; raises what the iterator raises."""
+
+async def _items(conn: ServerConnection, invocation_id: str, iterator: AsyncIterator[Any], limit: int) -> bool:
+    """Push each item of ``iterator`` as a StreamItem, waiting for room; raises what the iterator raises.
+    False if the connection closed (or moved away) first."""
     unyielded = 0
     async for item in iterator:
         if conn.core.buffered > limit:
             await conn.drained(limit)
             unyielded = 0
         if conn.core.state is State.CLOSED:
-            return
+            return False
         conn.push_message(StreamItem(invocation_id, item))
         unyielded += 1
         if unyielded >= YIELD_EVERY:
             await asyncio.sleep(0)
             unyielded = 0
+    return True
 
 
 async def run_stream(
     conn: ServerConnection, invocation_id: str, iterator: AsyncIterator[Any], limit: int,
     failure: Callable[[Exception], str],
 ) -> None:
-    """A server stream from start to Completion; ``failure`` words the error of an exception."""
+    """A server stream from start to Completion; ``failure`` words the error of an exception. A stream whose
+    connection moved to another process ends here, with an error the new holder passes on."""
     error: str | None = None
+    finished = False
     try:
-        await _items(conn, invocation_id, iterator, limit)
+        finished = await _items(conn, invocation_id, iterator, limit)
     except asyncio.CancelledError:
         log.info("connection %s: stream %s cancelled", conn.id, invocation_id)
     except Exception as exc:
-        error = failure(exc)
+        error, finished = failure(exc), True
     finally:
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             with contextlib.suppress(Exception):
                 await aclose()
-    if conn.core.state is not State.CLOSED:
+    if conn.moved is not None:
+        conn.push_message(Completion(invocation_id, error=error if finished else MOVED))
+    elif conn.core.state is not State.CLOSED:
         conn.push_message(Completion(invocation_id, error=error))
 
 
@@ -292,11 +300,10 @@ class ConnectionStreams:
         finally:
             self.results.pop(invocation_id, None)
 
-    def closed(self, error: str | None) -> None:
-        """The connection closed: streams are cancelled, client streams fail, client results fail."""
+    def end(self, why: str) -> None:
+        """The connection closed or moved away: streams are cancelled, client streams fail, client results fail."""
         for task in list(self.streams.values()):
             task.cancel()
-        why = f"The connection closed{f' ({error})' if error else ''}."
         for upload in self.uploads.values():
             upload.end(why)
         self.uploads.clear()

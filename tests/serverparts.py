@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from gateway.backplane import InProcessBackplane, Target
@@ -42,6 +43,9 @@ class Recorder:
     async def closed(self, conn: ServerConnection, error: str | None) -> None:
         self.ends.append((conn.id, error))
 
+    def moved(self, conn: ServerConnection) -> None:
+        self.ends.append((conn.id, "moved"))
+
 
 @dataclass
 class Parts:
@@ -62,7 +66,7 @@ def parts(handler: Handler, limits: Limits | None = None) -> Parts:
     deadlines = Deadlines(clock)
     lifecycle = Lifecycle("hub", registry, backplane, handler, closed, limits=limits or Limits(), clock=clock,
                           deadlines=deadlines, pending=PendingLimiter())
-    node = Node(registry, lifecycle.restore)
+    node = Node(registry, lifecycle, partial(backplane.publish, "hub"))
     backplane.register("hub", node)
     return Parts(registry, backplane, lifecycle, closed, node, clock, deadlines)
 

@@ -73,6 +73,15 @@ class RoomHub(Hub):
     async def join(self, room: str) -> None:
         await self.groups.add(self.context.connection_id, room)
 
+    async def slow(self, seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return "done"
+
+    async def count(self, n: int, seconds: float) -> AsyncIterator[int]:
+        for i in range(n):
+            await asyncio.sleep(seconds)
+            yield i
+
 
 @pytest.fixture
 async def nodes(redis_server: RedisServer) -> AsyncIterator[list[Gateway]]:
@@ -170,6 +179,31 @@ async def test_a_connection_moves_between_processes_with_nothing_lost_or_doubled
     received += invocations(final)
     assert received == list(range(300))
     assert final.groups == {"room"}
+
+
+async def test_what_a_running_invocation_sends_follows_its_connection_to_the_new_holder(nodes: list[Gateway]) -> None:
+    a, b = nodes
+    conn = await connect(a)
+    await conn.receive('{"type":4,"invocationId":"s","target":"Count","arguments":[50,0.02]}' + RS)
+    call = '{"type":1,"invocationId":"c","target":"Slow","arguments":[0.3]}' + RS
+    reading = asyncio.ensure_future(conn.receive(call))
+    await asyncio.sleep(0.1)  # mid-stream, mid-call
+    assert await b.backplane.claim(b.name, conn.token)
+    await reading  # the reader that waited for the call is free
+    moved = b.registry.by_id[conn.id]
+    records: list[dict[str, Any]] = []
+
+    def completions() -> dict[str, dict[str, Any]]:
+        records.extend(json.loads(r) for r in moved.core.take(time.monotonic()).split(RS) if r)
+        return {r["invocationId"]: r for r in records if r.get("type") == 3}
+
+    await settle(lambda: len(completions()) == 2)
+    done = completions()
+    assert done["c"].get("result") == "done"  # the call's result, sent by the process where it ran
+    assert done["s"].get("error") == "The stream ended: its connection moved to another server."
+    items = [r["item"] for r in records if r.get("type") == 2]
+    assert items == list(range(len(items))) and 0 < len(items) < 50  # each item once, in order, then the end
+    assert not a.dispatcher.connections  # nothing of it is left where it was
 
 
 async def test_a_post_reaching_another_process_is_forwarded_to_the_holder(nodes: list[Gateway]) -> None:

@@ -70,6 +70,9 @@ def wired(hub: type[Hub] = SampleHub) -> Parts:
         async def closed(self, conn: ServerConnection, error: str | None) -> None:
             await holder[0].closed(conn, error)
 
+        def moved(self, conn: ServerConnection) -> None:
+            holder[0].moved(conn)
+
     p = parts(Late())
     holder.append(HubDispatcher(hub, "hub", p.backplane, p.publish))
     return p

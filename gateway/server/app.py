@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
@@ -100,7 +101,7 @@ class Server:
                                    clock=clock, deadlines=self.deadlines, pending=self.pending)
         self.endpoints = Endpoints(name, backplane, self.transports, settings, clock=clock, proxies=self.proxies,
                                    pending=self.pending)
-        self.node = Node(self.registry, self.lifecycle.restore)
+        self.node = Node(self.registry, self.lifecycle, functools.partial(backplane.publish, name))
         backplane.register(name, self.node)
         self._started = False
         self.stopping = False  # the server is shutting down: no new connections

@@ -62,6 +62,7 @@ class ServerConnection:
     __slots__ = (
         "id", "token", "core", "wake", "stream", "transport", "user", "items", "groups", "posting", "clock",
         "due", "feeding", "wire", "writer", "leaving", "resumes", "_fed", "room", "_dispatch", "_on_close", "_schedule",
+        "moved",
     )
 
     def __init__(
@@ -90,6 +91,8 @@ class ServerConnection:
         """Done when the output may have shrunk (a write, an Ack, the close); made only while a stream waits."""
         self.leaving = False  # this process drains: the client is to resume elsewhere
         self.resumes = 0  # streams that resumed it in this process
+        self.moved: Callable[[str | bytes], None] | None = None
+        """Once handed over to another process: sends a record pushed here after all to its new holder."""
         self._dispatch = dispatch
         self._on_close = on_close
         self._schedule = schedule
@@ -173,6 +176,10 @@ class ServerConnection:
         ``direct``: write it at once if the stream is idle (a fan-out: one record for each of many connections);
         otherwise the stream is woken, and writes what the caller queues meanwhile as one payload.
         """
+        if self.moved is not None:  # an invocation that was running when the connection left
+            if trackable:
+                self.moved(record)
+            return
         try:
             self.core.push(record, trackable=trackable)
         except OutboxOverflow as exc:
@@ -226,8 +233,10 @@ class ServerConnection:
         self.leaving = True
         self.cut()
 
-    def hand_over(self) -> None:
-        """This process lets the connection go to another: its streams end, the client is told nothing."""
+    def hand_over(self, follow: Callable[[str | bytes], None]) -> None:
+        """This process lets the connection go to another: its streams end, the client is told nothing, and
+        what is pushed here from now on goes to ``follow``."""
+        self.moved = follow
         self.core.close("handed over", notify=False)
         self.wake.set()
         self.shrank()

@@ -19,3 +19,8 @@ class Handler(Protocol):
     async def closed(self, conn: ServerConnection, error: str | None) -> None:
         """``conn``, whose handshake completed, has closed (``error`` None when it closed normally)."""
         ...
+
+    def moved(self, conn: ServerConnection) -> None:
+        """``conn`` was handed over to another process, which now serves it (and reports its end): what ran
+        for it here ends. What an invocation still pushes follows the connection (``ServerConnection.moved``)."""
+        ...

@@ -96,6 +96,7 @@ export class JobWatch {
     this._timers = timers;
     this._busy = false;
     this._again = false;
+    this._turn = 0; // which Subscribe is the latest: a stale one that answers late changes nothing
     this._event = (event) => this._receive(event);
   }
 
@@ -135,27 +136,33 @@ export class JobWatch {
     if (id !== this.connectionId) this._subscribe();
   }
 
-  async _subscribe() {
+  // `overdue`: the quiet timer fired, so a Subscribe still unanswered is not waited for any longer.
+  async _subscribe(overdue = false) {
     if (this.stopped || this.progress.done) return;
-    if (this._busy) return void (this._again = true);
+    if (this._busy && !overdue) return void (this._again = true);
     if (this.hub.state !== "Connected") return this._retry();
+    const turn = ++this._turn;
     this._busy = true;
     this._again = false;
     this.progress.waiting = true;
+    this._hush(); // an answer that never comes is asked again after quietMs
     const id = this.hub.connectionId;
     try {
       const snapshot = await this.hub.invoke("Subscribe", this.jobId);
-      if (this.stopped) return;
+      if (this.stopped || turn !== this._turn) return;
       this.connectionId = id;
       this._applied(this.progress.snapshot(snapshot));
       this._hush();
     } catch (error) {
       // Lost with the connection: the reconnect subscribes again. Otherwise the hub refused.
-      if (this.hub.state === "Connected" && this.hub.connectionId === id && !this.stopped) this._on.error?.(error);
+      if (this.hub.state === "Connected" && this.hub.connectionId === id && !this.stopped && turn === this._turn) {
+        this._timers.clearTimeout(this._quiet);
+        this._on.error?.(error);
+      }
     } finally {
-      this._busy = false;
+      if (turn === this._turn) this._busy = false;
     }
-    if (this._again) this._subscribe();
+    if (this._again && turn === this._turn) this._subscribe();
   }
 
   _retry() {
@@ -166,7 +173,7 @@ export class JobWatch {
   // Nothing heard for quietMs while the job runs: subscribe again (what the page has is dropped by seq).
   _hush() {
     this._timers.clearTimeout(this._quiet);
-    if (!this.stopped && !this.progress.done && this._quietMs) this._quiet = this._timers.setTimeout(() => this._subscribe(), this._quietMs);
+    if (!this.stopped && !this.progress.done && this._quietMs) this._quiet = this._timers.setTimeout(() => this._subscribe(true), this._quietMs);
   }
 
   _applied(events) {

@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ALL, setup, start } from "../testing/helpers.js";
+import { NO_REPLY } from "../testing/fakes.js";
 import { FINAL, JobProgress, JobWatch } from "../src/job.js";
 
 const event = (seq, state = "Processing", jobId = "j1") => ({ jobId, state, percent: seq, message: `step ${seq}`, seq });
@@ -199,5 +200,38 @@ test("silence while the job runs makes the watch subscribe again: a missed last 
   assert.deepEqual(job.calls.map(([name]) => name), ["Subscribe", "Subscribe", "Unsubscribe"]);
   await ctx.clock.advance(20000);
   assert.equal(job.calls.length, 3, "a final job is not subscribed again");
+  watch.stop();
+});
+
+test("a Subscribe never answered (its Completion lost) is asked again after the quiet time, and the answer counts", async () => {
+  const ctx = setup({ transports: ["WebSockets"] });
+  const job = jobServer(ctx.server);
+  job.publish("Pending");
+  const answer = ctx.server.methods.Subscribe;
+  ctx.server.methods.Subscribe = (args, conn) => (answer(args, conn), NO_REPLY); // joined, but no answer arrives
+  assert.equal(await start(ctx.hub, ctx.clock), null);
+  const got = [];
+  const watch = new JobWatch(ctx.hub, "j1", { event: (e) => got.push(e) }, { timers: ctx.clock, quietMs: 5000 }).start();
+  await ctx.clock.advance(10);
+  ctx.server.methods.Subscribe = answer;
+  job.members.clear();
+  job.publish("Completed"); // sent to nobody: only a new Subscribe can bring it
+  await ctx.clock.advance(4900);
+  assert.deepEqual(seqs(got), [], "the first Subscribe is still waited for");
+  await ctx.clock.advance(200);
+  assert.deepEqual(seqs(got), [1, 2]);
+  assert.deepEqual(job.calls.map(([name]) => name), ["Subscribe", "Subscribe", "Unsubscribe"]);
+  watch.stop();
+});
+
+test("a Subscribe the hub refuses is reported once, not asked again every quiet time", async () => {
+  const ctx = setup({ transports: ["WebSockets"] });
+  const job = jobServer(ctx.server);
+  assert.equal(await start(ctx.hub, ctx.clock), null);
+  const errors = [];
+  const watch = new JobWatch(ctx.hub, "nope", { error: (e) => errors.push(e.message) }, { timers: ctx.clock, quietMs: 5000 }).start();
+  await ctx.clock.advance(20000); // four quiet times
+  assert.deepEqual(errors, ["unknown job 'nope'"]);
+  assert.deepEqual(job.calls.map(([name]) => name), ["Subscribe"]);
   watch.stop();
 });

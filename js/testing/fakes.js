@@ -154,7 +154,7 @@ class ServerConnection {
     } catch (error) {
       reply = { error: error.message };
     }
-    if (invocationId) this.write({ type: 3, invocationId, ...reply });
+    if (invocationId && reply.result !== NO_REPLY) this.write({ type: 3, invocationId, ...reply });
   }
 
   // Counter(count): items 0 .. count-1, then the end; other streams are driven by the test.
@@ -188,6 +188,9 @@ class ServerConnection {
     else this.write({ type: 3, invocationId, result });
   }
 }
+
+/** What a test's method returns to have its call never answered (a Completion lost on the way). */
+export const NO_REPLY = Symbol("no reply");
 
 const ALL = ["WebSockets", "ServerSentEvents", "ForeverFrame", "LongPolling"];
 const TEXT_ONLY = ["ServerSentEvents", "ForeverFrame"];
