@@ -68,6 +68,26 @@ async def test_a_fan_out_writes_to_idle_streams_from_the_publisher() -> None:
         await task
 
 
+async def test_a_backlog_of_fan_outs_in_one_turn_of_the_loop_is_written_together() -> None:
+    p = parts(Recorder(), LIMITS)
+    sent: list[str] = []
+
+    async def write(payload: str) -> None:
+        sent.append(payload)
+
+    _, until, task = await attached(p, write)
+    for i in range(5):  # a publisher ahead of the streams: no turn of the loop between its sends
+        p.registry.deliver(Target("all"), Broadcast("news", [i]))
+    assert len(sent) == 1  # the first is written at once; the stream is woken for the rest
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(sent) == 2 and sent[1].count("news") == 4  # the other four: one write
+    p.registry.deliver(Target("all"), Broadcast("news", [5]))  # the loop has turned: at once again
+    assert len(sent) == 3
+    until.set_result(None)
+    await task
+
+
 async def test_a_write_that_suspends_is_finished_by_the_stream_in_order() -> None:
     p = parts(Recorder(), LIMITS)
     sent: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -26,6 +27,7 @@ class Registry:
         self.groups: dict[str, set[str]] = {}
         self.users: dict[str, set[str]] = {}
         self.max_groups = max_groups_per_connection
+        self._written = False  # a delivery wrote to the streams directly in this turn of the event loop
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -89,6 +91,22 @@ class Registry:
             return list(index.get(target.names[0], ()))
         return set().union(*(index.get(name, ()) for name in target.names))
 
+    def _direct(self) -> bool:
+        """Whether a delivery writes to idle streams at once. The first of a turn of the event loop does; those
+        that follow in the same turn (a backlog: sends arrive faster than they are written) wake the streams
+        instead, which then write what is queued together: one write of several records per stream."""
+        if self._written:
+            return False
+        try:
+            asyncio.get_running_loop().call_soon(self._turned)
+        except RuntimeError:  # no loop (a test's direct call): nothing to coalesce with
+            return True
+        self._written = True
+        return True
+
+    def _turned(self) -> None:
+        self._written = False
+
     @staticmethod
     def targets(target: Target, conn: ServerConnection) -> bool:
         """Whether ``target`` names ``conn``."""
@@ -106,9 +124,11 @@ class Registry:
         """Push ``record`` to every local connection ``target`` names, each in its hub protocol; returns how many.
 
         The connections of one protocol all get the same encoded object; one whose protocol cannot carry the
-        call is skipped (and logged). An idle stream is written to from here, a busy one is woken.
+        call is skipped (and logged). An idle stream is written to from here, a busy one is woken; so is
+        every stream for the deliveries that follow the first in one turn of the event loop (``_direct``).
         """
         count = skipped = 0
+        direct = self._direct()
         exclude = target.exclude
         protocol: Any = None
         payload: Any = None
@@ -124,7 +144,7 @@ class Registry:
             if payload is None:
                 skipped += 1
                 continue
-            conn.push(payload, direct=True)
+            conn.push(payload, direct=direct)
             count += 1
         if skipped:
             log.warning("%r skipped %d connections: their hub protocol cannot carry its arguments", record, skipped)
