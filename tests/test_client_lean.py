@@ -7,6 +7,8 @@ lean client really spoke MessagePack on the wire.
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -81,3 +83,19 @@ async def test_messagepack_is_refused_on_text_transports(pool: HttpPool, transpo
 async def test_unknown_protocol_is_refused(pool: HttpPool) -> None:
     with pytest.raises(ValueError, match="unknown hub protocol"):
         LEAN_CLIENTS["WebSockets"]("/hubs/echo", pool, protocol="xml")
+
+
+async def test_a_refused_upgrade_raises_and_leaves_no_unretrieved_exception(
+    pool: HttpPool, caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Misdirected(LEAN_CLIENTS["WebSockets"]):  # type: ignore[misc,valid-type]
+        def _target(self, **params: str) -> str:
+            return super()._target(**params).replace("id=", "id=unknown")
+
+    client = Misdirected("/hubs/echo", pool)
+    with caplog.at_level(logging.ERROR, logger="asyncio"), pytest.raises(Exception, match="refused|404"):
+        await client.connect()
+    del client
+    gc.collect()
+    await asyncio.sleep(0.05)
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
