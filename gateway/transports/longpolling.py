@@ -10,7 +10,7 @@ from ..protocol import State
 from ..protocol.transports import LONG_POLLING
 from ..server.asgi import STREAM_HEADERS, Receive, Request, Send, respond, respond_error, wait_disconnect
 from ..server.connection import ServerConnection
-from .base import Stalled, TransportBase, cancel, claim, release, within_send_timeout
+from .base import Stalled, TransportBase, claim, release, within_send_timeout
 
 
 class LongPollingTransport(TransportBase):
@@ -37,7 +37,7 @@ class LongPollingTransport(TransportBase):
             try:
                 status, body = await self._hold(conn, generation, gone)
             finally:
-                await cancel(gone)
+                _drop(gone)
                 release(conn, generation, self)
         if status:
             binary = core.protocol.transfer_format == "Binary"
@@ -75,6 +75,18 @@ class LongPollingTransport(TransportBase):
         finally:
             timer.cancel()
             gone.remove_done_callback(woken)
+
+
+def _drop(watch: asyncio.Future[None]) -> None:
+    """Stop watching for the client's departure without waiting for it: the answer goes out first, and the
+    watcher ends within a turn of the loop (an error it met is read, not left to the garbage collector)."""
+    watch.cancel()
+    watch.add_done_callback(_read)
+
+
+def _read(watch: asyncio.Future[None]) -> None:
+    if not watch.cancelled():
+        watch.exception()
 
 
 def _bytes(payload: str | bytes) -> bytes:
