@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+import types
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from .backplane import Ask, Backplane, ClientProxy, HubClients, Publish
@@ -186,6 +187,20 @@ Call = Invocation | StreamInvocation
 DEFAULT_LIMITS = StreamLimits()
 
 
+def may_ask(method: Method) -> bool:
+    """Whether a method's code (nested functions included) names ``invoke``: it may wait for a client result,
+    so its connection's reading must go on while it runs. A method that calls a helper to ask is not seen."""
+    code = getattr(inspect.unwrap(method), "__code__", None)
+    return code is None or "invoke" in set(_names(code))
+
+
+def _names(code: types.CodeType) -> Iterator[str]:
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _names(const)
+
+
 def _open(gate: asyncio.Future[None]) -> None:
     if not gate.done():
         gate.set_result(None)
@@ -197,6 +212,8 @@ class HubDispatcher:
     It is the server's ``Handler``: ``received`` and ``closed``. An invocation runs while the connection's
     reading waits for it (calls are handled in order), unless it takes client streams, or it waits for a
     client result from this connection: then reading goes on, so that the items or the answer can come in.
+    A method that can do neither (``may_ask`` is false, no stream parameter) runs in the reader itself,
+    with no task of its own.
     """
 
     def __init__(
@@ -215,7 +232,10 @@ class HubDispatcher:
         """The streams and client results of the connections that have some, by connection id."""
         self.find: Callable[[str], ServerConnection | None] = lambda connection_id: None
         """The local connection of an id (``Gateway`` sets it to its registry's lookup)."""
+        self.asking = frozenset(method for method in self.methods.values() if may_ask(method))
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._inline: dict[str, asyncio.Task[Any] | None] = {}
+        """By connection id: the reader running one of its invocations itself (a call that does not ask)."""
         self._gates: dict[str, asyncio.Future[None]] = {}
         """By connection id: what its reading awaits while an invocation runs; a client result resolves it."""
 
@@ -255,6 +275,9 @@ class HubDispatcher:
         else:
             arguments = self._bind(conn, message, method)
             if arguments is None:
+                return
+            if not message.stream_ids and method not in self.asking:
+                await self._run_here(conn, message, method, arguments)
                 return
             gate = None if message.stream_ids else asyncio.get_running_loop().create_future()
             task = self._spawn(self._call(conn, message, method, arguments, gate))
@@ -304,6 +327,15 @@ class HubDispatcher:
                 self._end_uploads(conn, message)
             if gate is not None:  # the reader goes on now, not a turn of the loop later
                 _open(gate)
+
+    async def _run_here(self, conn: ServerConnection, message: Invocation, method: Method,
+                        arguments: list[Any]) -> None:
+        """A call that asks no client result: the reader runs it (it would wait for it anyway)."""
+        self._inline[conn.id] = asyncio.current_task()
+        try:
+            await self._call(conn, message, method, arguments, None)
+        finally:
+            self._inline.pop(conn.id, None)
 
     def _end_uploads(self, conn: ServerConnection, message: Call) -> None:
         state = self.connections.get(conn.id)
@@ -368,7 +400,7 @@ class HubDispatcher:
                         conn.core.protocol.name, exc)
             conn.push_message(Completion(reply, error=f"The result of '{message.target}' could not be sent."))
             return
-        conn.push(record)
+        conn.push(record, direct=True)  # written now if the stream is idle: before the POST that asked is answered
 
     async def ask(self, connection_id: str, method: str, arguments: list[Any], timeout: float | None) -> Any:
         """A client result: invoke ``method`` on one connection of this process and return its answer."""
@@ -376,6 +408,10 @@ class HubDispatcher:
         if conn is None or conn.core.state is State.CLOSED:
             raise ClientResultError(f"Connection {connection_id} is not connected to this server "
                                     "(client results across processes are not supported yet).")
+        if connection_id in self._inline and self._inline[connection_id] is asyncio.current_task():
+            raise ClientResultError(f"A client result from connection {connection_id} was asked by a call its "
+                                    "reader runs, which would wait for itself: ask from the hub method's own body "
+                                    "(a method whose code names invoke runs apart from the reader).")
         gate = self._gates.get(connection_id)  # its reading may wait for the very call that asks: free it
         if gate is not None:
             _open(gate)

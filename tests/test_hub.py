@@ -9,7 +9,8 @@ from typing import Any
 from serverparts import Parts, handshaken, invoke, parts, records
 
 from gateway import Hub, HubError
-from gateway.hub import HubDispatcher
+from gateway.backplane import InProcessBackplane
+from gateway.hub import HubDispatcher, may_ask
 from gateway.protocol.hubjson import encode
 from gateway.protocol.messages import StreamInvocation
 from gateway.server.connection import ServerConnection
@@ -160,3 +161,25 @@ async def test_others_in_group_skips_the_caller_and_non_members() -> None:
     await call(p, a, "tell_group_others", "room")
     assert [r["arguments"] for r in records(b)] == [["room"]]
     assert records(outsider) == [] and records(a) == []
+
+
+def test_a_method_whose_code_names_invoke_runs_apart_from_the_reader() -> None:
+    class Asking(Hub):
+        async def direct(self) -> Any:
+            return await self.clients.caller.invoke("x")
+
+        async def nested(self) -> Any:
+            async def inner() -> Any:
+                return await self.clients.caller.invoke("x")
+            return await inner()
+
+        async def plain(self, value: Any) -> Any:
+            return value
+
+    assert may_ask(Asking.direct) and may_ask(Asking.nested) and not may_ask(Asking.plain)
+    dispatcher = HubDispatcher(Asking, "asking", InProcessBackplane(), _no_publish)
+    assert dispatcher.asking == {Asking.direct, Asking.nested}
+
+
+async def _no_publish(target: Any, record: Any) -> None:
+    return None

@@ -83,6 +83,9 @@ class StreamHub(Hub):
             raise
         return OUTCOMES[tag]
 
+    async def ask_through_a_helper(self, method: str) -> Any:
+        return await _ask_the_caller(self, method)
+
     async def big(self, tag: str) -> AsyncIterator[str]:
         PRODUCED[tag] = 0
         while True:
@@ -91,6 +94,10 @@ class StreamHub(Hub):
 
     async def echo(self, value: Any) -> Any:
         return value
+
+
+async def _ask_the_caller(hub: Hub, method: str) -> Any:
+    return await hub.clients.caller.invoke(method, 1, timeout=5.0)
 
 
 @pytest.fixture(scope="module")
@@ -261,6 +268,18 @@ async def test_a_client_result_carries_the_clients_error(live: Live, wire: Wire)
             await client.invoke("Ask", "error", "refuse", 1, 5.0)
         with pytest.raises(ClientHubError, match="Client didn't provide a result."):
             await client.invoke("Ask", "nohandler", "nobody", 1, 5.0)
+
+
+async def test_a_method_that_asks_only_through_a_helper_fails_clearly_instead_of_waiting_for_itself(
+    live: Live, wire: Wire,
+) -> None:
+    async with started(live.url("/streams"), wire.transport, wire.protocol) as client:
+        client.on("double", lambda x: 2 * x)
+        started_at = time.monotonic()
+        with pytest.raises(ClientHubError, match="would wait for itself"):
+            await client.invoke("AskThroughAHelper", "double")
+        assert time.monotonic() - started_at < 2.0  # at once, not after the 5 s timeout
+        assert await client.invoke("Ask", "direct", "double", 21, 5.0) == 42  # asked from its own body: works
 
 
 async def test_a_client_result_times_out(live: Live, wire: Wire) -> None:

@@ -69,6 +69,8 @@ class Endpoints:
                 await respond_error(send, 400, "the body is not valid UTF-8")
                 return
         status, error = await receive_text(conn, data)
+        if conn.core.has_output and conn.wake.is_set():
+            await asyncio.sleep(0)  # a held poll woken for what this POST caused (a completion) answers first
         if error is None and conn.core.handshaken and not conn.core.attached and conn.core.generation:
             await respond(send, status, headers=[(STREAM_HEADER, b"none")])  # a stream was, and is gone
         else:
