@@ -34,6 +34,7 @@ class Endpoints:
         self.hub = hub
         self.backplane = backplane
         self.transports = tuple(transports)
+        self._by_name = {transport.name: transport for transport in self.transports}
         self.max_body = settings.max_body
         self.send_timeout = settings.send_timeout
         self.clock = clock
@@ -49,7 +50,7 @@ class Endpoints:
         It returns the serving coroutine for the caller to await, so that no frame of its own stays alive for
         as long as the stream is held (a held stream's memory is mostly its frames)."""
         name = recognize(request)
-        transport = next((t for t in self.transports if t.name == name), None)
+        transport = self._by_name.get(name)
         if transport is None:
             return refuse(request, send, 400, f"{name} is not offered by this server")
         self.pending.discard(conn.id)
