@@ -93,9 +93,15 @@ async def test_a_refused_upgrade_raises_and_leaves_no_unretrieved_exception(
             return super()._target(**params).replace("id=", "id=unknown")
 
     client = Misdirected("/hubs/echo", pool)
-    with caplog.at_level(logging.ERROR, logger="asyncio"), pytest.raises(Exception, match="refused|404"):
+    refused = ""
+    try:  # no pytest.raises: its record of the exception would keep the failed futures alive past the check
         await client.connect()
+    except Exception as exc:
+        refused = str(exc)
+    assert "404" in refused
     del client
-    gc.collect()
-    await asyncio.sleep(0.05)
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        await asyncio.sleep(0.05)  # the closed socket lets go of the client
+        gc.collect()  # a future whose exception nobody read says so when it is collected
+        await asyncio.sleep(0)
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]

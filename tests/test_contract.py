@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
+import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -350,6 +352,20 @@ async def test_oversized_message(server: LiveServer, transport: str) -> None:
             assert info.value.status == 413
         await assert_closed_with(client, transport, f"exceeds the limit of {LIMIT} bytes")
         await assert_alive(bystander)
+
+
+async def test_a_call_failed_by_its_own_write_leaves_no_unretrieved_exception(
+    server: LiveServer, transport: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with started(server, transport) as client:
+        with contextlib.suppress(ConnectionError, HttpError):
+            await client.invoke("Echo", "x" * (LIMIT + 1))
+        await asyncio.wait_for(client.wait_closed(), 5)
+    await asyncio.sleep(0.05)
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        gc.collect()  # a future whose exception nobody read says so when it is collected
+        await asyncio.sleep(0)
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
 
 
 async def test_a_dropped_stream_without_stateful_reconnect_closes(server: LiveServer, transport: str) -> None:

@@ -9,6 +9,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from sources import parse
 
 import gateway
 
@@ -33,7 +34,7 @@ def _imports(path: Path, module: str, is_package: bool) -> list[tuple[int, str]]
     """(line, absolute module) for every import in the file, wherever it stands."""
     found: list[tuple[int, str]] = []
     base = module.split(".") if is_package else module.split(".")[:-1]
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+    for node in ast.walk(parse(path)):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from live import HANDSHAKE, Live, RawWebSocket, negotiate, serve_gateways
+from sources import parse
 
 from gateway import Gateway, Limits, Settings
 from gateway.demo.hubs import EchoHub
@@ -36,7 +37,7 @@ def readme_table() -> dict[str, tuple[str, str]]:
 
 def field_docs() -> dict[str, str]:
     """The one-line docstring under each field of Settings."""
-    tree = ast.parse((ROOT / "gateway" / "server" / "settings.py").read_text())
+    tree = parse(ROOT / "gateway" / "server" / "settings.py")
     body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings").body
     docs = {}
     for node, after in zip(body, body[1:], strict=False):

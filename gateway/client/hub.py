@@ -208,6 +208,9 @@ class HubClient:
             return await future
         finally:
             self._calls.forget(invocation_id)
+            if future.done() and not future.cancelled():
+                future.exception()  # a write that failed closed the connection, which failed this call: read here
+
 
     async def send(self, target: str, *args: Any) -> None:
         """Call a hub method without waiting for (or getting) a result; async iterables go as client streams."""

@@ -93,6 +93,9 @@ class LeanClient:
                 await handshake
         finally:
             self._handshake = None
+            if handshake.done() and not handshake.cancelled():
+                handshake.exception()  # failed with the stream's opening, which is what was raised
+
 
     async def invoke(self, target: str, *args: Any) -> Any:
         """Call a hub method and return its result (raises LeanError on an error completion)."""
