@@ -408,7 +408,7 @@ class HubDispatcher:
         if conn is None or conn.core.state is State.CLOSED:
             raise ClientResultError(f"Connection {connection_id} is not connected to this server "
                                     "(client results across processes are not supported yet).")
-        if connection_id in self._inline and self._inline[connection_id] is asyncio.current_task():
+        if self._inline.get(connection_id, False) is asyncio.current_task():
             raise ClientResultError(f"A client result from connection {connection_id} was asked by a call its "
                                     "reader runs, which would wait for itself: ask from the hub method's own body "
                                     "(a method whose code names invoke runs apart from the reader).")

@@ -35,13 +35,18 @@ async def attached(p: Parts, write: Any) -> tuple[ServerConnection, asyncio.Futu
     return conn, until, task
 
 
-async def test_a_due_ping_is_written_by_the_timer_itself() -> None:
-    p = parts(Recorder(), LIMITS)
+def recording() -> tuple[list[str], Any]:
+    """A stream's write that keeps what it was given, and that list."""
     sent: list[str] = []
 
     async def write(payload: str) -> None:
         sent.append(payload)
+    return sent, write
 
+
+async def test_a_due_ping_is_written_by_the_timer_itself() -> None:
+    p = parts(Recorder(), LIMITS)
+    sent, write = recording()
     conn, until, task = await attached(p, write)
     p.clock.now = 1.5
     p.deadlines.run(1.5)
@@ -70,11 +75,7 @@ async def test_a_fan_out_writes_to_idle_streams_from_the_publisher() -> None:
 
 async def test_a_backlog_of_fan_outs_in_one_turn_of_the_loop_is_written_together() -> None:
     p = parts(Recorder(), LIMITS)
-    sent: list[str] = []
-
-    async def write(payload: str) -> None:
-        sent.append(payload)
-
+    sent, write = recording()
     _, until, task = await attached(p, write)
     for i in range(5):  # a publisher ahead of the streams: no turn of the loop between its sends
         p.registry.deliver(Target("all"), Broadcast("news", [i]))
