@@ -177,7 +177,9 @@ class Server:
             return
         if scope["type"] == "http":
             send = self.origins.cors(request, send)
-        await (await self._route(request, receive, send))
+        handler = await self._route(request, receive, send)
+        del request  # a held stream keeps no request (its query, its headers)
+        await handler
 
     async def _route(self, request: Request, receive: Receive, send: Send) -> Awaitable[None]:
         """The handler of ``request``, for the caller to await: routing leaves no frame behind while a stream is

@@ -207,8 +207,12 @@ class Pump(_Watchdog):
                 write: Awaitable[None] | None = self.pending
                 if write is not None:
                     self.pending = None
-                elif core.has_output:
-                    write = self.write(core.take(conn.clock()))
+                elif core.has_output:  # run by hand: a write the socket takes at once needs no watchdog
+                    _, write = eager.start(self.write(core.take(conn.clock())))
+                    if write is None:
+                        if conn.room is not None:
+                            conn.shrank()
+                        continue
                 elif core.state is State.CLOSED or self.until.done():
                     return
                 else:

@@ -71,6 +71,7 @@ class StreamingTransport(TransportBase):
         try:
             await send({"type": "http.response.start", "status": 200, "headers": [*self.headers, *STREAM_HEADERS]})
             await send({"type": "http.response.body", "body": self.prelude(request), "more_body": True})
+            del request  # a held stream keeps no request (its query, its headers)
             await pump(conn, generation, partial(self._write, send), gone)
             if not gone.done():
                 await within_send_timeout(conn, send({"type": "http.response.body", "body": self.end}))

@@ -28,6 +28,7 @@ class WebSocketsTransport(TransportBase):
             await reject_websocket(request.scope, send, 409, "another stream is already open for this connection")
             return
         await send({"type": "websocket.accept"})
+        del request  # a held stream keeps no request (its query, its headers)
         duplex = _Duplex(send)
         reader = asyncio.ensure_future(self._read(conn, receive, duplex))
 
