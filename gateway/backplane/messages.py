@@ -21,6 +21,8 @@ ForwardOp = Literal["post", "delete", "invalid", "binary"]
 older process), a POST whose body is not UTF-8, in base64 (for a Binary hub protocol)."""
 FORWARD_OPS: tuple[ForwardOp, ...] = ("post", "delete", "invalid", "binary")
 
+_dumps = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: ``json.dumps`` with options makes one per call
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -161,7 +163,7 @@ def encode(message: Message) -> str:
         body = message.to_json()
     else:
         body = {f.name: getattr(message, f.name) for f in fields(message)}
-    return json.dumps({"type": message.TYPE, **body}, separators=(",", ":"))
+    return _dumps({"type": message.TYPE, **body})
 
 
 def decode(text: str | bytes) -> Message:

@@ -145,10 +145,14 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_loads = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
+"""One decoder for every record: ``json.loads`` with hooks builds a decoder per call."""
+
+
 def _load(record: str) -> dict[str, Any]:
     # NaN, Infinity and 1e400 are refused here: the encoder (allow_nan=False) could not echo them back.
     try:
-        value = json.loads(record, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = _loads(record)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
     except (ValueError, RecursionError):
