@@ -11,6 +11,7 @@ import pytest
 from serverparts import Parts, Recorder, handshaken, parts
 
 from gateway.backplane import Target
+from gateway.backplane.memory import InProcessBackplane
 from gateway.protocol import Limits
 from gateway.protocol.broadcast import Broadcast
 from gateway.protocol.hubjson import PING, encode
@@ -85,6 +86,31 @@ async def test_a_backlog_of_fan_outs_in_one_turn_of_the_loop_is_written_together
     assert len(sent) == 2 and sent[1].count("news") == 4  # the other four: one write
     p.registry.deliver(Target("all"), Broadcast("news", [5]))  # the loop has turned: at once again
     assert len(sent) == 3
+    until.set_result(None)
+    await task
+
+
+async def test_an_in_process_publisher_sending_in_a_loop_writes_each_send_and_lets_the_loop_turn() -> None:
+    p = parts(Recorder(), LIMITS)
+    sent, write = recording()
+    _, until, task = await attached(p, write)
+    backplane = InProcessBackplane()
+    backplane.register("hub", p.registry)
+    turns = 0
+
+    async def other() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.ensure_future(other())
+    await asyncio.sleep(0)
+    for i in range(5):  # a publisher that never waits for anything else: each send is still written at once
+        await backplane.publish("hub", Target("all"), Broadcast("news", [i]))
+        assert len(sent) == i + 1
+    assert turns >= 5  # the other task ran between the sends
+    ticker.cancel()
     until.set_result(None)
     await task
 
