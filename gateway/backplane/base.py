@@ -12,7 +12,10 @@ from .messages import ConnectionState, ForwardOp, GroupChange, Send, Target
 class LocalDelivery(Protocol):
     """A process's own connections of one hub (the registry)."""
 
-    def deliver(self, target: Target, record: Broadcast) -> int: ...
+    def deliver(self, target: Target, record: Broadcast, *, coalesce: bool = False) -> int:
+        """Push ``record`` to the local connections ``target`` names; how many. ``coalesce``: the caller delivers
+        a backlog (a listener's messages read at once), which the streams may write together."""
+        ...
 
     def group_add(self, connection_id: str, group: str) -> bool: ...
 

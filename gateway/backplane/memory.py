@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from ..protocol.broadcast import Broadcast
 from .base import LocalDelivery
 from .messages import ForwardOp, Target
@@ -42,14 +40,9 @@ class InProcessBackplane:
         self._hubs[hub] = local
 
     async def publish(self, hub: str, target: Target, record: Broadcast) -> None:
-        """Deliver, then give the event loop a turn: a publisher that sends in a loop is paced by its writes to
-        idle streams (each send writes at once, as the raw socket's would), and the streams and readers run
-        between its sends. Without the turn its sends would pile up in one turn of the loop, where all but the
-        first only wake the streams (the coalescing meant for a backplane's backlog)."""
         local = self._hubs.get(hub)
         if local is not None:
             local.deliver(target, record)
-            await asyncio.sleep(0)
 
     async def group_add(self, hub: str, connection_id: str, group: str) -> None:
         local = self._hubs.get(hub)

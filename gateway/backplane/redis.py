@@ -452,7 +452,7 @@ class RedisBackplane:
             if claim.buffering and claim.hub == message.hub:
                 claim.ops.append(message)
         if isinstance(message, Send):
-            local.deliver(message.target, message.record)
+            local.deliver(message.target, message.record, coalesce=True)
         elif message.add:
             local.group_add(message.connection_id, message.group)
         else:

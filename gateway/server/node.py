@@ -39,8 +39,8 @@ class Node:
         self._late: deque[tuple[Target, Broadcast]] = deque()  # pushed to connections that left, in order
         self._sending: asyncio.Task[None] | None = None
 
-    def deliver(self, target: Target, record: Broadcast) -> int:
-        return self.registry.deliver(target, record)
+    def deliver(self, target: Target, record: Broadcast, *, coalesce: bool = False) -> int:
+        return self.registry.deliver(target, record, coalesce=coalesce)
 
     def group_add(self, connection_id: str, group: str) -> bool:
         return self.registry.group_add(connection_id, group)

@@ -120,15 +120,17 @@ class Registry:
             return conn.user in target.names
         return conn.id in target.names
 
-    def deliver(self, target: Target, record: Broadcast) -> int:
+    def deliver(self, target: Target, record: Broadcast, *, coalesce: bool = False) -> int:
         """Push ``record`` to every local connection ``target`` names, each in its hub protocol; returns how many.
 
         The connections of one protocol all get the same encoded object; one whose protocol cannot carry the
-        call is skipped (and logged). An idle stream is written to from here, a busy one is woken; so is
-        every stream for the deliveries that follow the first in one turn of the event loop (``_direct``).
+        call is skipped (and logged). An idle stream is written to from here, a busy one is woken. With
+        ``coalesce`` (a backplane listener's backlog) only the first delivery of a turn of the event loop
+        writes; the streams are woken for the others, and write them together (``_direct``). A publisher in
+        this process is paced by its writes instead, as a raw socket's would be.
         """
         count = skipped = 0
-        direct = self._direct()
+        direct = self._direct() if coalesce else True
         exclude = target.exclude
         protocol: Any = None
         payload: Any = None
